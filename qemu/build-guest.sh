@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Build the guest-side programs for ARCH and print the directory holding
+# them: bin/ (every binary of selftests/guest, static) and selftests/ (the
+# kernel's own epoll selftests, built statically from the cell's tree so
+# they match the kernel under test).
+#
+#   build-guest.sh ARCH VARIANT
+set -euo pipefail
+EPT_STEP=guest
+. "$(dirname "$0")/lib.sh"
+ARCH=${1:?usage: build-guest.sh ARCH VARIANT}
+VARIANT=$(variant_canon "${2:?usage: build-guest.sh ARCH VARIANT}")
+cell=$("$EPT_TOP/qemu/build-kernel.sh" "$ARCH" "$VARIANT")
+. "$cell/build-info.env"
+target=$(arch_get "$ARCH" RUST_TARGET)
+linker=$(arch_get "$ARCH" RUST_LINKER)
+cc=$(arch_get "$ARCH" CC_GUEST)
+out="$EPT_CACHE/guest/$ARCH-$(basename "$WORK_TREE")"
+mkdir -p "$out/bin" "$out/selftests"
+
+if [ -f "$EPT_TOP/selftests/guest/Cargo.toml" ]; then
+	say "cargo build selftests/guest for $target"
+	envname=CARGO_TARGET_$(echo "$target" | tr 'a-z-' 'A-Z_')_LINKER
+	env ${linker:+$envname=$linker} RUSTFLAGS="-C target-feature=+crt-static" \
+		cargo build -q --release --target "$target" \
+		--manifest-path "$EPT_TOP/selftests/guest/Cargo.toml" \
+		--target-dir "$EPT_CACHE/guest-target" >&2
+	rel="$EPT_CACHE/guest-target/$target/release"
+	for src in "$EPT_TOP"/selftests/guest/src/bin/*.rs; do
+		[ -e "$src" ] || continue
+		cp "$rel/$(basename "$src" .rs)" "$out/bin/"
+	done
+fi
+
+# The kernel's epoll selftests, against this tree's uapi headers.
+build_lock "$BUILD_DIR"
+if [ ! -f "$BUILD_DIR/usr/include/linux/time_types.h" ]; then
+	make -s -C "$WORK_TREE" O="$BUILD_DIR" ARCH="$(arch_get "$ARCH" KARCH)" LLVM="$LLVM_SUFFIX" headers >&2
+fi
+st="$WORK_TREE/tools/testing/selftests"
+for c in "$st"/filesystems/epoll/*.c; do
+	b="$out/selftests/$(basename "$c" .c)"
+	if [ ! -x "$b" ] || [ "$c" -nt "$b" ]; then
+		say "building selftest $(basename "$c" .c)"
+		"$cc" -static -O2 -isystem "$BUILD_DIR/usr/include" -I "$st" \
+			-o "$b" "$c" -lpthread
+	fi
+done
+echo "$out"
