@@ -80,6 +80,32 @@ for arch in $ARCHS; do
 	done
 done
 
+# --- 6.12 LTS base (no CFS throttle deferral): x86_64, no module ---
+if [ "${CHECK_612:-1}" = 1 ]; then
+	for variant in spinlock rwlock; do
+		export BASE=6.12
+		out=$(bash qemu/build-kernel.sh x86_64 "$variant" 2>"$logs/build-612-$variant.out"); rc=$?
+		result "6.12 x86_64/$variant kernel build + config verify" $rc "$(tail -n1 "$logs/build-612-$variant.out")"
+		if [ $rc = 0 ] && run "6.12 x86_64/$variant image" bash qemu/mkimage.sh x86_64 "$variant"; then
+			boot x86_64 "$variant" epoll-selftests epoll-selftests-6.12 1500
+		fi
+		unset BASE
+	done
+fi
+
+# --- debug overlay (lockdep, DEBUG_LIST, DEBUG_ATOMIC_SLEEP): rwlock under load ---
+if [ "${CHECK_DEBUG:-1}" = 1 ] && [ -f selftests/steps/debug-load.sh ]; then
+	for variant in rwlock; do
+		export DEBUG=1
+		out=$(bash qemu/build-kernel.sh x86_64 "$variant" 2>"$logs/build-debug-$variant.out"); rc=$?
+		result "debug x86_64/$variant kernel build + config verify" $rc "$(tail -n1 "$logs/build-debug-$variant.out")"
+		if [ $rc = 0 ] && run "debug x86_64/$variant image" bash qemu/mkimage.sh x86_64 "$variant"; then
+			boot x86_64 "$variant" debug-load debug-load 1800
+		fi
+		unset DEBUG
+	done
+fi
+
 printf '[check] done in %ss\n' $(( $(date +%s) - t_start ))
 [ $fail = 0 ] || printf '[check] failed: %s\n' "${failed[@]}"
 echo "$pass passed, $fail failed"

@@ -21,8 +21,9 @@ busybox_for() {
 		[ -x /bin/busybox ] || die "/bin/busybox missing (make setup installs busybox-static)"
 		echo /bin/busybox; return
 	fi
-	local bb="$EPT_CACHE/busybox/$darch/bin/busybox"
-	if [ ! -x "$bb" ]; then
+	local root="$EPT_CACHE/busybox/$darch" bb
+	bb=$(ls "$root"/bin/busybox "$root"/usr/bin/busybox 2>/dev/null | head -n1 || true)
+	if [ -z "$bb" ]; then
 		local d="$EPT_CACHE/apt-$darch"
 		say "fetching busybox-static:$darch from Debian $suite"
 		mkdir -p "$d/etc/sources.list.d" "$d/etc/preferences.d" "$d/state/lists/partial" "$d/cache/archives/partial" "$EPT_CACHE/debs"
@@ -44,7 +45,10 @@ CONF
 			deb=$(ls "$EPT_CACHE"/debs/busybox-static_*_"$darch".deb | tail -n1)
 		fi
 		rm -rf "$EPT_CACHE/busybox/$darch"; mkdir -p "$EPT_CACHE/busybox/$darch"
-		dpkg-deb -x "$deb" "$EPT_CACHE/busybox/$darch"
+		dpkg-deb -x "$deb" "$root"
+		# trixie is merged-/usr: /usr/bin/busybox; older suites: /bin/busybox.
+		bb=$(ls "$root"/bin/busybox "$root"/usr/bin/busybox 2>/dev/null | head -n1 || true)
+		[ -n "$bb" ] || die "no busybox binary in $(basename "$deb")"
 	fi
 	echo "$bb"
 }
