@@ -112,6 +112,17 @@ if [ "$want" != "$have" ]; then
 		if ! out=$(patch -d "$work" -p1 --dry-run --no-backup-if-mismatch -f <"$p" 2>&1); then
 			printf '%s\n' "$out" | sed 's/^/    /' >&2
 			hunk=$(printf '%s\n' "$out" | grep -m1 -E 'FAILED|malformed|can.t find file' || true)
+			# Show the text of the first failing hunk, from the patch itself.
+			file=$(printf '%s\n' "$out" | grep -B50 -m1 'FAILED' | sed -n 's/^checking file //p' | tail -n1)
+			num=$(printf '%s\n' "$hunk" | sed -n 's/.*Hunk #\([0-9]*\) FAILED.*/\1/p')
+			if [ -n "$file" ] && [ -n "$num" ]; then
+				say "failing hunk #$num of $file:"
+				awk -v f="$file" -v n="$num" '
+					/^\+\+\+ / { cur = $2; sub(/^[^\/]*\//, "", cur); h = 0; next }
+					/^@@ / && cur == f { h++ }
+					/^(diff |--- )/ { if (h == n) exit }
+					cur == f && h == n { print "    " $0 }' "$p" | head -n 40 >&2
+			fi
 			rm -f "$work/.ept-applied"
 			die "$(basename "$p") does not apply to $BASE_PKG $BASE_DEB_VERSION: ${hunk:-see above}"
 		fi
