@@ -99,6 +99,7 @@ struct RawSpec {
     hang_after_s: Option<f64>,
     stall_min_s: Option<f64>,
     uses_duration: Option<bool>,
+    emulation_timeouts: Option<BTreeMap<String, String>>,
 }
 
 /// Everything the runner and the judge need to know about one scenario.
@@ -112,6 +113,10 @@ pub struct ScenarioSpec {
     pub hang_after_s: f64,
     pub stall_min_s: f64,
     pub uses_duration: bool,
+    /// Selftests known to outlive the kselftest harness timeout under
+    /// emulation on every variant (test name -> why). Such a timeout is
+    /// reported, not failed; any other timeout is a failure.
+    pub emulation_timeouts: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -164,6 +169,7 @@ impl Scenarios {
             hang_after_s: s.hang_after_s.or(d.hang_after_s).unwrap_or(30.0),
             stall_min_s: s.stall_min_s.or(d.stall_min_s).unwrap_or(1.0),
             uses_duration: s.uses_duration.or(d.uses_duration).unwrap_or(false),
+            emulation_timeouts: s.emulation_timeouts.unwrap_or_default(),
         }
     }
 }

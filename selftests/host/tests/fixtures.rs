@@ -256,3 +256,41 @@ fn throughput_points_per_thread_count() {
     assert_eq!(t, [1.0, 2.0, 4.0, 8.0, 16.0]);
     assert!(j.metrics.throughput.iter().all(|p| p.events_per_ms > 0.0));
 }
+
+#[test]
+fn selftests_known_emulation_timeout_is_reported_not_failed() {
+    // Real runs of the kernel's epoll_wakeup_test (7.3.4, TCG): 65 of 66
+    // pass; epoll65 is killed by the harness's 30 s timeout on both variants.
+    for f in [
+        "x86_64-spinlock-epoll-selftests.log",
+        "x86_64-rwlock-epoll-selftests.log",
+    ] {
+        let j = judged(f, "epoll-selftests");
+        assert_eq!(j.verdict, Verdict::Pass, "{f}: {}", evidence(&j));
+        assert_eq!(j.metrics.values["selftests_pass"], 65.0, "{f}");
+        assert_eq!(j.metrics.values["selftests_known_emulation_timeouts"], 1.0);
+        assert!(
+            j.notes.iter().any(|n| n.contains("epoll65")),
+            "{f}: {:?}",
+            j.notes
+        );
+    }
+}
+
+#[test]
+fn selftests_timeout_not_in_the_known_list_fails() {
+    // The same real log judged with an empty known-timeout list: the
+    // timeout is a failure, as a lost wakeup that hangs a test would be.
+    let mut spec = Scenarios::builtin().spec("epoll-selftests");
+    spec.emulation_timeouts.clear();
+    let j = judge(&load("x86_64-spinlock-epoll-selftests.log"), &spec);
+    assert_eq!(j.verdict, Verdict::Fail, "{}", evidence(&j));
+    assert!(evidence(&j).contains("global.epoll65"));
+}
+
+#[test]
+fn riscv64_clean_boot() {
+    let j = judged("riscv64-spinlock-hello.log", "smoke");
+    assert_eq!(j.verdict, Verdict::Pass, "{}", evidence(&j));
+    assert_eq!(j.guest_release.as_deref(), Some("7.3.4"));
+}

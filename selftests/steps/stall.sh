@@ -1,0 +1,19 @@
+#!/bin/sh
+# Scenario "stall" (report [2] as a lock cycle). rwlock: the module reports
+# "not ok ... hang" after stall_ms; ept-run then lingers LINGER seconds
+# (default 45) so RCU stall / hung task reports reach the console, then
+# rmmod, which stops the hog first and so breaks the cycle. With
+# NO_RMMOD=1 the guest stays hung (the host deadline then reports HANG).
+# spinlock: ok, the run completes.
+LINGER=${LINGER:-45}
+# Keep the console path off the hog's CPU (0): the printk threads and the
+# serial IRQ thread would otherwise be starved there for good once the
+# cycle closes, and nothing (heartbeats, RCU stall reports) would be
+# printed. CPU1 keeps running the watchdog during the hang.
+. /ept/scenarios/housekeeping.sh
+opt=""
+if [ "${NO_RMMOD:-0}" = 1 ]; then opt="--no-rmmod"; LINGER=1000000; fi
+ept-run --linger "$LINGER" $opt stall $EPT_PARAMS
+rc=$?
+echo "EPT: stall rc=$rc"
+exit $rc
