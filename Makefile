@@ -6,7 +6,7 @@
 #
 # Also: make setup | kernels | module | image | bench | clean-cache
 # Knobs: ARCHS, VARIANTS, SCENARIOS, REPEAT, DURATION, JOBS, SHARD, BASE,
-#        KERNEL_SRC, PATCHES, DEBUG, EPT_CACHE.
+#        KERNEL_SRC, PATCHES, DEBUG, EPT_CACHE, SELFTEST_RERUN=1.
 
 # kbuild (make -C <kdir> M=$PWD) reads ./Kbuild, never this file.
 SHELL := /bin/bash
@@ -19,7 +19,7 @@ REPEAT ?=
 DURATION ?=
 JOBS ?=
 SHARD ?=
-export BASE KERNEL_SRC PATCHES DEBUG EPT_CACHE
+export BASE KERNEL_SRC PATCHES DEBUG EPT_CACHE SELFTEST_RERUN
 
 HOST_TOOL := selftests/host/target/release/ept
 CARGO := $(HOME)/.cargo/bin/cargo

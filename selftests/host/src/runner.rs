@@ -111,6 +111,11 @@ pub fn steps_text(cell: &Cell, duration: Option<u64>) -> String {
     if let Some(d) = duration {
         s.push_str(&format!("export DURATION={d}\n"));
     }
+    // Opt-in long-timeout reruns of timed-out kernel selftests (slow: up to
+    // the long timeout per test under TCG).
+    if std::env::var("SELFTEST_RERUN").is_ok_and(|v| v == "1") {
+        s.push_str("export EPT_SELFTEST_RERUN=1\n");
+    }
     s.push_str(&format!("sh /ept/scenarios/{}.sh\n", cell.scenario));
     s
 }
