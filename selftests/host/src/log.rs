@@ -138,6 +138,8 @@ impl ConsoleLog {
                     }
                 } else if let Some((k, v)) = h.split_once('=') {
                     if !k.is_empty() && k.bytes().all(|b| b.is_ascii_uppercase() || b == b'_') {
+                        // Logs from before the rename call it PATCHES.
+                        let k = if k == "PATCHES" { "VARIANT_PATCHES" } else { k };
                         log.header.insert(k.to_string(), unquote(v));
                     }
                 } else if let Some(q) = h.strip_prefix("qemu: ") {

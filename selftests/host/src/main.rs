@@ -308,7 +308,7 @@ fn print_run(r: &Run, quiet: bool) {
             .collect();
         println!("  throughput (threads:events/ms): {}", t.join(" "));
     }
-    for k in ["KERNEL_RELEASE", "LOCK_TYPE", "PATCHES"] {
+    for k in ["KERNEL_RELEASE", "LOCK_TYPE", "VARIANT_PATCHES"] {
         if let Some(v) = r.build.get(k) {
             println!("  {k}={v}");
         }

@@ -28,7 +28,7 @@ pub struct Run {
     #[serde(default)]
     pub metrics: Metrics,
     /// build-info.env as run-vm.sh wrote it into the log header: BASE_PKG,
-    /// BASE_DEB_VERSION, BASE_KERNELVERSION, KERNEL_RELEASE, PATCHES, LOCK_TYPE, ...
+    /// BASE_DEB_VERSION, BASE_KERNELVERSION, KERNEL_RELEASE, VARIANT_PATCHES, LOCK_TYPE, ...
     #[serde(default)]
     pub build: BTreeMap<String, String>,
     pub log: Option<String>,
@@ -227,10 +227,10 @@ pub fn render_md(rep: &Report, svgs: &[String]) -> String {
                 g("BASE_DEB_VERSION"),
                 g("KERNEL_RELEASE"),
                 g("LOCK_TYPE"),
-                if g("PATCHES").trim().is_empty() {
+                if g("VARIANT_PATCHES").trim().is_empty() {
                     "(none)".into()
                 } else {
-                    g("PATCHES").trim().to_string()
+                    g("VARIANT_PATCHES").trim().to_string()
                 }
             );
         }

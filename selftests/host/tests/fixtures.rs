@@ -45,7 +45,7 @@ fn header_is_build_info() {
     assert_eq!(l.header["BASE_PKG"], "linux-source-7.3");
     assert_eq!(l.header["BASE_DEB_VERSION"], "7.3.4-1~bpo13+1");
     assert_eq!(l.header["LOCK_TYPE"], "spinlock_t");
-    assert_eq!(l.header["PATCHES"], "");
+    assert_eq!(l.header["VARIANT_PATCHES"], "");
     assert_eq!(l.header["deadline"], "90");
     assert_eq!(l.exit_note().and_then(|n| n.after_s), Some(6.0));
     // The first kernel line follows SeaBIOS's escape codes: no kernel time.

@@ -24,6 +24,9 @@
 //!   --linger SEC      after a hang verdict, wait SEC seconds (RCU stall,
 //!                     hung task reports) before rmmod (default 0)
 //!   --no-rmmod        leave the module loaded
+//!   --cpu N           pin ept-run to CPU N (keep it off the hog's CPU)
+//!   --alive SEC       print an "alive" line every SEC seconds while
+//!                     waiting (a guest-side heartbeat; default 0 = off)
 //!   --prio P          SCHED_FIFO priority of ept-run itself (default 50;
 //!                     keeps its own timers working while ktimers is stuck)
 //!
@@ -46,6 +49,8 @@ struct Opts {
     linger: i64,
     rmmod: bool,
     prio: i32,
+    cpu: Option<usize>,
+    alive: i64,
     shell: bool,
     scenario: String,
     params: Vec<String>,
@@ -68,6 +73,8 @@ fn parse() -> Opts {
         linger: 0,
         rmmod: true,
         prio: 50,
+        cpu: None,
+        alive: 0,
         shell: false,
         scenario: String::new(),
         params: Vec::new(),
@@ -86,6 +93,8 @@ fn parse() -> Opts {
             "--no-rmmod" => o.rmmod = false,
             "--prio" => o.prio = num(args.next()) as i32,
             "--shell" => o.shell = true,
+            "--cpu" => o.cpu = Some(num(args.next()) as usize),
+            "--alive" => o.alive = num(args.next()),
             "-h" | "--help" => usage(),
             _ if o.scenario.is_empty() && !o.shell && !a.contains('=') => o.scenario = a,
             _ => o.params.push(a),
@@ -214,6 +223,11 @@ fn main() {
         let e = run(&["/bin/sh"]).unwrap_or(127);
         exit(e);
     }
+    if let Some(c) = o.cpu {
+        if let Err(e) = ept_guest::pin_cpu(c) {
+            eprintln!("ept-run: {e} (continuing)");
+        }
+    }
     if o.prio > 0 {
         if let Err(e) = set_fifo(o.prio) {
             eprintln!("ept-run: {e} (continuing)");
@@ -239,7 +253,12 @@ fn main() {
     }
     let elapsed = || (now_ns() - t0) / 1_000_000_000;
     let mut verdict: Option<(bool, String)> = None;
+    let mut next_alive = if o.alive > 0 { o.alive } else { i64::MAX };
     while verdict.is_none() {
+        if elapsed() >= next_alive {
+            println!("ept-run: alive t={}s", elapsed());
+            next_alive += o.alive;
+        }
         if o.abort_after > 0 && elapsed() >= o.abort_after {
             println!("ept-run: aborting after {} s", o.abort_after);
             let r = rmmod();
@@ -275,7 +294,12 @@ fn main() {
     if !ok && line.contains("hang") && o.linger > 0 {
         println!("ept-run: hang reported, lingering {} s", o.linger);
         let end = now_ns() + o.linger * 1_000_000_000;
+        let mut next = now_ns();
         while now_ns() < end {
+            if o.alive > 0 && now_ns() >= next {
+                println!("ept-run: alive t={}s (lingering)", elapsed());
+                next += o.alive * 1_000_000_000;
+            }
             let _ = kmsg_line(kmsg, 1000);
         }
     }
