@@ -13,7 +13,7 @@ LINGER=${LINGER:-45}
 . /ept/scenarios/housekeeping.sh
 opt=""
 if [ "${NO_RMMOD:-0}" = 1 ]; then opt="--no-rmmod"; LINGER=1000000; fi
-ept-run --cpu "${EPT_HK_CPU:-1}" --alive 5 --linger "$LINGER" $opt stall $EPT_PARAMS
+ept-run --cpu "${EPT_HK_CPU:-1}" --alive 5 --echo --sysrq-w --linger "$LINGER" $opt stall $EPT_PARAMS
 rc=$?
 echo "EPT: stall rc=$rc"
 exit $rc

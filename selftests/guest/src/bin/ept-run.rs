@@ -27,6 +27,10 @@
 //!   --cpu N           pin ept-run to CPU N (keep it off the hog's CPU)
 //!   --alive SEC       print an "alive" line every SEC seconds while
 //!                     waiting (a guest-side heartbeat; default 0 = off)
+//!   --echo            copy every new kernel log record to stdout as
+//!                     "kmsg: ..." (the tty path keeps working when the
+//!                     kernel's console printer thread is stuck)
+//!   --sysrq-w         on a hang verdict, trigger SysRq-w (blocked tasks)
 //!   --prio P          SCHED_FIFO priority of ept-run itself (default 50;
 //!                     keeps its own timers working while ktimers is stuck)
 //!
@@ -51,6 +55,8 @@ struct Opts {
     prio: i32,
     cpu: Option<usize>,
     alive: i64,
+    echo: bool,
+    sysrq_w: bool,
     shell: bool,
     scenario: String,
     params: Vec<String>,
@@ -75,6 +81,8 @@ fn parse() -> Opts {
         prio: 50,
         cpu: None,
         alive: 0,
+        echo: false,
+        sysrq_w: false,
         shell: false,
         scenario: String::new(),
         params: Vec::new(),
@@ -95,6 +103,8 @@ fn parse() -> Opts {
             "--shell" => o.shell = true,
             "--cpu" => o.cpu = Some(num(args.next()) as usize),
             "--alive" => o.alive = num(args.next()),
+            "--echo" => o.echo = true,
+            "--sysrq-w" => o.sysrq_w = true,
             "-h" | "--help" => usage(),
             _ if o.scenario.is_empty() && !o.shell && !a.contains('=') => o.scenario = a,
             _ => o.params.push(a),
@@ -169,7 +179,7 @@ fn open_kmsg() -> io::Result<RawFd> {
 }
 
 /// Reads the next kmsg record's text, waiting up to `ms` (None: timeout).
-fn kmsg_line(fd: RawFd, ms: i32) -> Option<String> {
+fn kmsg_line(fd: RawFd, ms: i32, echo: bool) -> Option<String> {
     let mut buf = [0u8; 8192];
     loop {
         // SAFETY: `buf` is writable for its length.
@@ -177,7 +187,11 @@ fn kmsg_line(fd: RawFd, ms: i32) -> Option<String> {
         if n > 0 {
             let rec = String::from_utf8_lossy(&buf[..n as usize]).into_owned();
             let text = rec.split_once(';').map(|x| x.1).unwrap_or(&rec);
-            return Some(text.lines().next().unwrap_or("").to_string());
+            let line = text.lines().next().unwrap_or("").to_string();
+            if echo {
+                println!("kmsg: {line}");
+            }
+            return Some(line);
         }
         let e = io::Error::last_os_error().raw_os_error();
         if n < 0 && e == Some(libc::EPIPE) {
@@ -263,7 +277,7 @@ fn main() {
             println!("ept-run: aborting after {} s", o.abort_after);
             let r = rmmod();
             // Show what the module printed on the way out.
-            while let Some(l) = kmsg_line(kmsg, 200) {
+            while let Some(l) = kmsg_line(kmsg, 200, o.echo) {
                 if l.starts_with("epoll_torture: ")
                     && (l.contains("ok 1 ") || l.contains("unloaded"))
                 {
@@ -276,7 +290,7 @@ fn main() {
             println!("ept-run: no result after {} s", o.timeout);
             exit(3);
         }
-        if let Some(l) = kmsg_line(kmsg, 500) {
+        if let Some(l) = kmsg_line(kmsg, 500, o.echo) {
             if let Some(rest) = l.strip_prefix("epoll_torture: ") {
                 if rest.starts_with("ok 1 ") {
                     verdict = Some((true, rest.to_string()));
@@ -293,6 +307,10 @@ fn main() {
     );
     if !ok && line.contains("hang") && o.linger > 0 {
         println!("ept-run: hang reported, lingering {} s", o.linger);
+        if o.sysrq_w {
+            println!("ept-run: SysRq-w");
+            let _ = std::fs::write("/proc/sysrq-trigger", "w");
+        }
         let end = now_ns() + o.linger * 1_000_000_000;
         let mut next = now_ns();
         while now_ns() < end {
@@ -300,7 +318,7 @@ fn main() {
                 println!("ept-run: alive t={}s (lingering)", elapsed());
                 next += o.alive * 1_000_000_000;
             }
-            let _ = kmsg_line(kmsg, 1000);
+            let _ = kmsg_line(kmsg, 1000, o.echo);
         }
     }
     if o.rmmod {
