@@ -99,7 +99,7 @@ struct RawSpec {
     hang_after_s: Option<f64>,
     stall_min_s: Option<f64>,
     uses_duration: Option<bool>,
-    emulation_timeouts: Option<BTreeMap<String, String>>,
+    emulation_failures: Option<BTreeMap<String, String>>,
 }
 
 /// Everything the runner and the judge need to know about one scenario.
@@ -113,10 +113,14 @@ pub struct ScenarioSpec {
     pub hang_after_s: f64,
     pub stall_min_s: f64,
     pub uses_duration: bool,
-    /// Selftests known to outlive the kselftest harness timeout under
-    /// emulation on every variant (test name -> why). Such a timeout is
-    /// reported, not failed; any other timeout is a failure.
-    pub emulation_timeouts: BTreeMap<String, String>,
+    /// Kernel selftests known to fail under emulation on the unmodified
+    /// kernel too, keyed `test` or `arch:test` (-> why). Reported, not
+    /// failed; with a baseline, only if the baseline failed them as well.
+    pub emulation_failures: BTreeMap<String, String>,
+    /// Selftests that failed on the unmodified kernel (spinlock) of the same
+    /// arch and base in the same run: test -> "timeout" | "fail". `None`
+    /// when judged without a baseline.
+    pub baseline_failures: Option<BTreeMap<String, String>>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -169,7 +173,8 @@ impl Scenarios {
             hang_after_s: s.hang_after_s.or(d.hang_after_s).unwrap_or(30.0),
             stall_min_s: s.stall_min_s.or(d.stall_min_s).unwrap_or(1.0),
             uses_duration: s.uses_duration.or(d.uses_duration).unwrap_or(false),
-            emulation_timeouts: s.emulation_timeouts.unwrap_or_default(),
+            emulation_failures: s.emulation_failures.unwrap_or_default(),
+            baseline_failures: None,
         }
     }
 }

@@ -43,6 +43,9 @@ judge options:
   --json               print the runs as JSON
   --out DIR            also write a report (json, md, svg) of the judged logs
   -q, --quiet          one line per log
+  --baseline LOG       the unmodified kernel's (spinlock) selftest log of the
+                       same arch and base: a known emulation failure excuses a
+                       test only if the baseline failed it too
 
 Verdicts (highest wins): CRASH > HANG > STALL > INVERSION > ERROR > FAIL > PASS;
 UNAVAILABLE = the variant has no patches for this base (not a failure).
@@ -323,6 +326,14 @@ fn cmd_judge(mut a: Args) -> Result<i32, Fail> {
     let arch = a.opt("--arch").map_err(Fail::Usage)?;
     let variant = a.opt("--variant").map_err(Fail::Usage)?;
     let out = a.opt("--out").map_err(Fail::Usage)?;
+    let baseline = match a.opt("--baseline").map_err(Fail::Usage)? {
+        Some(b) => {
+            let t = std::fs::read(&b).map_err(|e| Fail::Infra(format!("--baseline {b}: {e}")))?;
+            let log = ept_host::log::ConsoleLog::parse(&String::from_utf8_lossy(&t));
+            Some(judge::selftest_failures(&log))
+        }
+        None => None,
+    };
     let logs = a.rest().map_err(Fail::Usage)?;
     if logs.is_empty() {
         return usage("judge: give at least one LOG");
@@ -358,7 +369,9 @@ fn cmd_judge(mut a: Args) -> Result<i32, Fail> {
             scenario: scenario.clone(),
             repeat: 1,
         };
-        match runner::run_from_log(&cell, Path::new(p), &scen.spec(&scenario), &exp) {
+        let mut spec = scen.spec(&scenario);
+        spec.baseline_failures = baseline.clone();
+        match runner::run_from_log(&cell, Path::new(p), &spec, &exp) {
             Ok((r, _)) => {
                 if !json {
                     print_run(&r, quiet);

@@ -268,7 +268,7 @@ fn selftests_known_emulation_timeout_is_reported_not_failed() {
         let j = judged(f, "epoll-selftests");
         assert_eq!(j.verdict, Verdict::Pass, "{f}: {}", evidence(&j));
         assert_eq!(j.metrics.values["selftests_pass"], 65.0, "{f}");
-        assert_eq!(j.metrics.values["selftests_known_emulation_timeouts"], 1.0);
+        assert_eq!(j.metrics.values["selftests_known_emulation_failures"], 1.0);
         assert!(
             j.notes.iter().any(|n| n.contains("epoll65")),
             "{f}: {:?}",
@@ -282,7 +282,7 @@ fn selftests_timeout_not_in_the_known_list_fails() {
     // The same real log judged with an empty known-timeout list: the
     // timeout is a failure, as a lost wakeup that hangs a test would be.
     let mut spec = Scenarios::builtin().spec("epoll-selftests");
-    spec.emulation_timeouts.clear();
+    spec.emulation_failures.clear();
     let j = judge(&load("x86_64-spinlock-epoll-selftests.log"), &spec);
     assert_eq!(j.verdict, Verdict::Fail, "{}", evidence(&j));
     assert!(evidence(&j).contains("global.epoll65"));
@@ -293,4 +293,39 @@ fn riscv64_clean_boot() {
     let j = judged("riscv64-spinlock-hello.log", "smoke");
     assert_eq!(j.verdict, Verdict::Pass, "{}", evidence(&j));
     assert_eq!(j.guest_release.as_deref(), Some("7.3.4"));
+}
+
+fn judged_with_baseline(name: &str, baseline: &str) -> Judgement {
+    let mut spec = Scenarios::builtin().spec("epoll-selftests");
+    spec.baseline_failures = Some(ept_host::judge::selftest_failures(&load(baseline)));
+    judge(&load(name), &spec)
+}
+
+#[test]
+fn riscv64_emulation_failures_excused_when_the_unmodified_kernel_fails_them_too() {
+    // Real riscv64 runs (7.3.4, TCG): epoll59/60/61/65 time out on the
+    // unmodified spinlock kernel and on rwlock alike.
+    let b = ept_host::judge::selftest_failures(&load("riscv64-spinlock-epoll-selftests.log"));
+    let names: Vec<&str> = b.keys().map(|s| s.as_str()).collect();
+    assert_eq!(names, ["epoll59", "epoll60", "epoll61", "epoll65"]);
+    assert!(b.values().all(|k| k == "timeout"));
+    let j = judged_with_baseline(
+        "riscv64-rwlock-epoll-selftests.log",
+        "riscv64-spinlock-epoll-selftests.log",
+    );
+    assert_eq!(j.verdict, Verdict::Pass, "{}", evidence(&j));
+    assert_eq!(j.metrics.values["selftests_known_emulation_failures"], 4.0);
+    assert!(j.notes.iter().any(|n| n.contains("baseline) fails it too")));
+}
+
+#[test]
+fn known_emulation_failure_is_a_failure_when_the_baseline_passed_it() {
+    // 6.12's unmodified kernel passed every test: the riscv64 timeouts are
+    // then not excused.
+    let j = judged_with_baseline(
+        "riscv64-rwlock-epoll-selftests.log",
+        "x86_64-6.12-spinlock-epoll-selftests.log",
+    );
+    assert_eq!(j.verdict, Verdict::Fail, "{}", evidence(&j));
+    assert!(evidence(&j).contains("passed on the unmodified kernel"));
 }
