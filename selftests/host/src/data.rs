@@ -100,6 +100,7 @@ struct RawSpec {
     stall_min_s: Option<f64>,
     uses_duration: Option<bool>,
     emulation_failures: Option<BTreeMap<String, String>>,
+    selftests_gate: Option<bool>,
 }
 
 /// Everything the runner and the judge need to know about one scenario.
@@ -121,6 +122,9 @@ pub struct ScenarioSpec {
     /// arch and base in the same run: test -> "timeout" | "fail". `None`
     /// when judged without a baseline.
     pub baseline_failures: Option<BTreeMap<String, String>>,
+    /// Whether kernel selftest failures fail the run (false: reported only,
+    /// e.g. the debug boot, whose criterion is "no splat").
+    pub selftests_gate: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -175,6 +179,7 @@ impl Scenarios {
             uses_duration: s.uses_duration.or(d.uses_duration).unwrap_or(false),
             emulation_failures: s.emulation_failures.unwrap_or_default(),
             baseline_failures: None,
+            selftests_gate: s.selftests_gate.or(d.selftests_gate).unwrap_or(true),
         }
     }
 }

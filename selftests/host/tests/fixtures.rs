@@ -329,3 +329,27 @@ fn known_emulation_failure_is_a_failure_when_the_baseline_passed_it() {
     assert_eq!(j.verdict, Verdict::Fail, "{}", evidence(&j));
     assert!(evidence(&j).contains("passed on the unmodified kernel"));
 }
+
+#[test]
+fn debug_boot_no_splat_passes_and_its_selftests_only_inform() {
+    // Real lockdep (PROVE_LOCKING, LOCK_STAT, DEBUG_LIST) boot of rwlock
+    // running the selftests under the module's throughput load.
+    let j = judged("x86_64-rwlock-debug-load.log", "debug-load");
+    assert_eq!(j.verdict, Verdict::Pass, "{}", evidence(&j));
+    assert!(j.notes.iter().any(|n| n.contains("informational")));
+    // The kernel's own record of the lock type: read and write rows.
+    let log = load("x86_64-rwlock-debug-load.log");
+    let rows: Vec<&str> = log
+        .lines
+        .iter()
+        .filter_map(|l| l.text.strip_prefix("EPT-LOCKSTAT "))
+        .collect();
+    assert!(
+        rows.iter().any(|r| r.starts_with("&ep->lock-R:")),
+        "{rows:?}"
+    );
+    assert!(
+        rows.iter().any(|r| r.starts_with("&ep->lock-W:")),
+        "{rows:?}"
+    );
+}
