@@ -103,9 +103,9 @@ if [ "${CHECK_612:-1}" = 1 ]; then
 	done
 fi
 
-# --- debug overlay (lockdep, DEBUG_LIST, DEBUG_ATOMIC_SLEEP): rwlock under load ---
+# --- debug overlay (lockdep, DEBUG_LIST, DEBUG_ATOMIC_SLEEP): rwlock and lockless under load ---
 if [ "${CHECK_DEBUG:-1}" = 1 ] && [ -f selftests/steps/debug-load.sh ]; then
-	for variant in rwlock; do
+	for variant in rwlock lockless; do
 		export DEBUG=1
 		out=$(bash qemu/build-kernel.sh x86_64 "$variant" 2>"$logs/build-debug-$variant.out"); rc=$?
 		result "debug x86_64/$variant kernel build + config verify" $rc "$(tail -n1 "$logs/build-debug-$variant.out")"

@@ -32,7 +32,7 @@ done
 note "$CYCLES cycles done"
 
 # Invalid parameters: each must fail (exit 2 = insmod failed).
-for p in producer_prio=100 consumer_cpu=7 duration_s=0 scenario=bogus hog_burst_ms=50 \
+for p in producer_prio=100 consumer_cpu=7 duration_s=0 scenario=bogus hog_burst_ms=300 \
 	hog_period_ms=99999999999 hogs=0:stall timer_cpu=0:stall producers=65 evfds=; do
 	sc=inversion; arg=${p%%:*}
 	case $p in *:*) sc=${p#*:} ;; esac

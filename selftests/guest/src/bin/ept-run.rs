@@ -37,7 +37,7 @@
 //! exit: 0 ok, 1 not ok (bug detected), 2 insmod failed, 3 no result
 //! (timeout), 4 usage/setup error, 5 aborted as requested.
 
-use ept_guest::{check, now_ns, run, set_fifo, spawn, wait};
+use ept_guest::{check, now_ns, run, set_fifo};
 use std::io;
 use std::os::fd::RawFd;
 use std::process::exit;
@@ -210,6 +210,27 @@ fn kmsg_line(fd: RawFd, ms: i32, echo: bool) -> Option<String> {
     }
 }
 
+/// Loads the module with `finit_module()`.
+fn finit_module(ko: &str, params: &str) -> io::Result<()> {
+    let bad = |_| io::Error::from(io::ErrorKind::InvalidInput);
+    let path = std::ffi::CString::new(ko).map_err(bad)?;
+    let params = std::ffi::CString::new(params).map_err(bad)?;
+    // SAFETY: valid NUL-terminated path.
+    let fd = check(
+        unsafe { libc::open(path.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC) },
+        "open module",
+    )?;
+    // SAFETY: `fd` is open, `params` is NUL-terminated.
+    let r = unsafe { libc::syscall(libc::SYS_finit_module, fd, params.as_ptr(), 0) };
+    let e = io::Error::last_os_error();
+    // SAFETY: closing our own fd.
+    unsafe { libc::close(fd) };
+    if r != 0 {
+        return Err(io::Error::new(e.kind(), format!("finit_module: {e}")));
+    }
+    Ok(())
+}
+
 fn rmmod() -> i32 {
     println!("ept-run: rmmod epoll_torture");
     let t = now_ns();
@@ -251,18 +272,17 @@ fn main() {
         eprintln!("ept-run: {e}");
         exit(4)
     });
-    let mut argv: Vec<String> = vec![
-        "/bin/insmod".into(),
-        o.ko.clone(),
-        format!("scenario={}", o.scenario),
-    ];
-    argv.extend(fdargs.split(' ').map(String::from));
-    argv.extend(o.params.iter().cloned());
-    println!("ept-run: {}", argv.join(" "));
+    let mut args: Vec<String> = vec![format!("scenario={}", o.scenario)];
+    args.extend(fdargs.split(' ').map(String::from));
+    args.extend(o.params.iter().cloned());
+    println!("ept-run: insmod {} {}", o.ko, args.join(" "));
     let t0 = now_ns();
-    let st = spawn(&argv).and_then(wait).unwrap_or(127);
-    if st != 0 {
-        println!("ept-run: insmod failed (exit {st})");
+    // finit_module() directly (not busybox insmod, which retries a failed
+    // finit_module() with init_module(), running module init twice and so
+    // printing every parameter error twice). Module init runs in this
+    // process and takes its own references on our fds.
+    if let Err(e) = finit_module(&o.ko, &args.join(" ")) {
+        println!("ept-run: insmod failed: {e}");
         exit(2);
     }
     let elapsed = || (now_ns() - t0) / 1_000_000_000;
