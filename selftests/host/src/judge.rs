@@ -271,12 +271,23 @@ impl Collect {
 }
 
 /// Judge a parsed log for a scenario.
-/// A known emulation failure for this arch and test, from the scenario data.
-fn known_failure(spec: &ScenarioSpec, arch: &str, test: &str) -> Option<String> {
-    spec.emulation_failures
-        .get(&format!("{arch}:{test}"))
-        .or_else(|| spec.emulation_failures.get(test))
-        .cloned()
+/// A known failure of this test from the scenario data: keyed
+/// `variant:test` (a finding about that variant, excused on its own),
+/// `arch:test` or `test` (emulation costs, which need the baseline to fail
+/// the same way when one is given). Returns (why, variant-specific).
+fn known_failure(
+    spec: &ScenarioSpec,
+    arch: &str,
+    variant: &str,
+    test: &str,
+) -> Option<(String, bool)> {
+    let f = &spec.emulation_failures;
+    if let Some(w) = f.get(&format!("{variant}:{test}")) {
+        return Some((w.clone(), true));
+    }
+    f.get(&format!("{arch}:{test}"))
+        .or_else(|| f.get(test))
+        .map(|w| (w.clone(), false))
 }
 
 /// The kernel selftests a log shows failing: short test name (`epoll65`)
@@ -314,6 +325,8 @@ pub fn selftest_failures(log: &ConsoleLog) -> BTreeMap<String, String> {
 
 pub fn judge(log: &ConsoleLog, spec: &ScenarioSpec) -> Judgement {
     let arch = log.header.get("ARCH").cloned().unwrap_or_default();
+    let variant =
+        crate::data::canon_variant(log.header.get("VARIANT").map_or("", |v| v)).to_string();
     let mut c = Collect::default();
     let mut m = Metrics::default();
     let mut notes = Vec::new();
@@ -567,21 +580,34 @@ pub fn judge(log: &ConsoleLog, spec: &ScenarioSpec) -> Judgement {
                         Some(rl),
                     );
                 }
-                None if known_failure(spec, &arch, short).is_some() => {
-                    let why = known_failure(spec, &arch, short).unwrap_or_default();
-                    let kind = if timed_out.contains_key(short) {
-                        "harness timeout"
+                None if known_failure(spec, &arch, &variant, short).is_some() => {
+                    let (why, own) =
+                        known_failure(spec, &arch, &variant, short).unwrap_or_default();
+                    let (kind, k) = if timed_out.contains_key(short) {
+                        ("harness timeout", "timeout")
                     } else {
-                        "failure"
+                        ("failure", "fail")
                     };
                     match &spec.baseline_failures {
-                        Some(b) if !b.contains_key(short) => {
+                        Some(b) if !own && b.get(short).map(|x| x.as_str()) != Some(k) => {
                             fail += 1;
+                            let base = match b.get(short) {
+                                Some(x) => format!(
+                                    "the unmodified kernel (baseline) failed it differently ({x})"
+                                ),
+                                None => "it passed on the unmodified kernel (baseline)".to_string(),
+                            };
                             c.add(
                                 Verdict::Fail,
-                                format!("selftest not ok: {name} ({kind}), but it passed on the unmodified kernel (baseline)"),
+                                format!("selftest not ok: {name} ({kind}), but {base}"),
                                 Some(l),
                             );
+                        }
+                        _ if own => {
+                            timeouts_known += 1;
+                            notes.push(format!(
+                                "FINDING: selftest {name} ({kind}) on {variant}: {why}"
+                            ));
                         }
                         b => {
                             timeouts_known += 1;
