@@ -88,7 +88,7 @@ ensure_rust() {
 need_root
 ensure_suites
 ensure_pkgs build-essential flex bison bc libelf-dev libssl-dev cpio rsync \
-	clang-19 lld-19 llvm-19 libclang-19-dev gcc-riscv64-linux-gnu \
+	clang-19 lld-19 llvm-19 libclang-19-dev gcc-riscv64-linux-gnu libc6-dev-riscv64-cross \
 	busybox-static musl-tools debian-archive-keyring patch python3 kmod
 ensure_qemu
 ensure_rust
