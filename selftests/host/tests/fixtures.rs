@@ -369,7 +369,38 @@ fn spinlock_debug_boot_shows_one_lock_stat_row_and_no_read_usage() {
         .collect();
     assert_eq!(rows.len(), 1, "{rows:?}");
     assert!(rows[0].starts_with("&ep->lock:"));
-    assert!(log.lines.iter().any(|l| l.text.ends_with("+.+.: &ep->lock")));
+    assert!(log
+        .lines
+        .iter()
+        .any(|l| l.text.ends_with("+.+.: &ep->lock")));
     let j = judged("x86_64-spinlock-debug-load-watchdog.log", "debug-load");
     assert_eq!(j.verdict, Verdict::Hang, "{}", evidence(&j));
+}
+
+#[test]
+fn real_rcu_stall_on_rwlock_stall_both_arches() {
+    // The module's stall scenario on rwlock kernels (x86_64 and riscv64):
+    // the lock cycle closes, the module reports a hang, and the kernel's
+    // RCU stall detector follows (a preempted reader holds rcu_read_lock).
+    for f in [
+        "x86_64-rwlock-stall-hang.log",
+        "riscv64-rwlock-stall-hang.log",
+        "x86_64-rwlock-stall.log",
+        "riscv64-rwlock-stall.log",
+    ] {
+        let j = judged(f, "stall");
+        assert_eq!(j.verdict, Verdict::Hang, "{f}: {}", evidence(&j));
+        let stall = j
+            .findings
+            .iter()
+            .find(|x| x.verdict == Verdict::Stall)
+            .unwrap_or_else(|| panic!("{f}: no STALL finding: {}", evidence(&j)));
+        assert!(
+            stall.what.contains("RCU") || stall.lines.iter().any(|l| l.contains("rcu_preempt")),
+            "{f}: {}",
+            evidence(&j)
+        );
+    }
+    let j = judged("riscv64-spinlock-stall.log", "stall");
+    assert_eq!(j.verdict, Verdict::Pass, "{}", evidence(&j));
 }
