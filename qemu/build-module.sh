@@ -16,7 +16,8 @@ case "$BASE_KERNELVERSION" in
 	6.*) say "the module needs the 7.x kernel crate; base $BASE_KERNELVERSION gets no module"; exit 3 ;;
 esac
 [ -f "$EPT_TOP/Kbuild" ] || die "no Kbuild at the top of the repo"
-out="$EPT_CACHE/mod/$(basename "$BUILD_DIR")"
+# One output dir per checkout, so two clones never build into the same one.
+out="$EPT_CACHE/mod/$(basename "$BUILD_DIR")-$(printf '%s' "$EPT_TOP" | sha256sum | cut -c1-8)"
 mkdir -p "$out"
 build_lock "$BUILD_DIR"
 say "building against $BUILD_DIR${CLIPPY:+ (clippy)}"
@@ -24,4 +25,20 @@ make -s -C "$BUILD_DIR" M="$EPT_TOP" MO="$out" ARCH="$(arch_get "$ARCH" KARCH)" 
 	LLVM="$LLVM_SUFFIX" ${CLIPPY:+CLIPPY=1} modules >&2
 ko="$out/epoll_torture.ko"
 [ -f "$ko" ] || die "build produced no $ko"
+
+# The bindgen layout trap (toolchain notes): where Rust and C place
+# task_struct.pid and .policy must agree, or the build fails here.
+task_offsets() { # symbol -> "pid policy"
+	local sec val tmp
+	read -r sec val < <(llvm-objdump$LLVM_SUFFIX -t "$ko" | awk -v s="$1" '$NF == s {print $(NF-2), $1}')
+	[ -n "$sec" ] || return 1
+	tmp=$(mktemp)
+	llvm-objcopy$LLVM_SUFFIX --dump-section "$sec=$tmp" "$ko" "$tmp.o"
+	od -An -t u8 -j $((16#$val)) -N 16 "$tmp" | xargs
+	rm -f "$tmp" "$tmp.o"
+}
+rust=$(task_offsets EPT_RUST_TASK_OFFSETS) || die "no EPT_RUST_TASK_OFFSETS in $ko"
+c=$(task_offsets ept_c_task_offsets) || die "no ept_c_task_offsets in $ko"
+[ "$rust" = "$c" ] || die "task_struct layout: Rust (bindgen) puts pid, policy at $rust but C at $c; rebuild the kernel with CONFIG_SCHEDSTATS=y"
+say "task_struct offsets agree (pid, policy at $c)"
 echo "$ko"

@@ -1217,11 +1217,21 @@ struct EpollTorture {
     ctl: Option<KThread>,
 }
 
+/// Where bindgen put `task_struct.pid` and `.policy`, as data in the .ko:
+/// `qemu/build-module.sh` compares it with the C side's
+/// `ept_c_task_offsets` after every build, and `check_layout()` again at
+/// load time (the bindgen layout trap of `CONFIG_SCHEDSTATS=n`).
+#[used]
+#[no_mangle]
+static EPT_RUST_TASK_OFFSETS: [u64; 2] = [
+    core::mem::offset_of!(bindings::task_struct, pid) as u64,
+    core::mem::offset_of!(bindings::task_struct, policy) as u64,
+];
+
 fn check_layout() -> Result {
     // SAFETY: The helpers only return `offsetof()` constants.
     let (c_pid, c_pol) = unsafe { (ept_task_offset_pid(), ept_task_offset_policy()) };
-    let r_pid = core::mem::offset_of!(bindings::task_struct, pid);
-    let r_pol = core::mem::offset_of!(bindings::task_struct, policy);
+    let [r_pid, r_pol] = EPT_RUST_TASK_OFFSETS.map(|o| o as usize);
     if c_pid != r_pid || c_pol != r_pol {
         pr_err!(
             "refusing to load: bindgen task_struct layout differs from C (pid at {r_pid} vs {c_pid}, policy at {r_pol} vs {c_pol}); rebuild with CONFIG_SCHEDSTATS=y\n"

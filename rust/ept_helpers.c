@@ -64,6 +64,13 @@ int ept_file_is_epoll(struct file *file)
 	return strcmp(file->f_path.dentry->d_name.name, "[eventpoll]") == 0;
 }
 
+/* The C side of the offset check, as data: qemu/build-module.sh reads it
+ * and EPT_RUST_TASK_OFFSETS back from the built .ko and compares them. */
+const u64 ept_c_task_offsets[2] __used = {
+	offsetof(struct task_struct, pid),
+	offsetof(struct task_struct, policy),
+};
+
 size_t ept_task_offset_pid(void)
 {
 	return offsetof(struct task_struct, pid);
