@@ -845,6 +845,21 @@ impl Drop for Workers {
     }
 }
 
+/// Starts one worker kthread, counted in `s.active` while it runs.
+fn spawn_worker<F>(
+    s: &Arc<Shared>,
+    name: core::fmt::Arguments<'_>,
+    cpu: Option<u32>,
+    prio: Prio,
+    f: F,
+) -> Result<KThread>
+where
+    F: FnOnce() + Send + 'static,
+{
+    s.active.add(1, Relaxed);
+    KThread::spawn_fmt(name, cpu, prio, f).inspect_err(|_| s.active.add(-1, Relaxed))
+}
+
 fn spawn_timed(s: &Arc<Shared>) -> Result<Workers> {
     let c = &s.cfg;
     let mut w = Workers {
@@ -856,43 +871,40 @@ fn spawn_timed(s: &Arc<Shared>) -> Result<Workers> {
     for i in 0..c.consumers {
         let lat = Lat::new(c.threshold_ns, stats::MAX_SAMPLES)?;
         let s2 = s.clone();
-        s.active.add(1, Relaxed);
         w.consumers.push(
-            KThread::spawn_fmt(
+            spawn_worker(
+                s,
                 fmt!("ept_cons/{i}"),
                 c.consumer_cpu,
                 Prio(c.consumer_prio),
                 move || consumer(s2, i, lat),
-            )
-            .inspect_err(|_| s.active.add(-1, Relaxed))?,
+            )?,
             GFP_KERNEL,
         )?;
     }
     for i in 0..c.producers {
         let s2 = s.clone();
-        s.active.add(1, Relaxed);
         w.producers.push(
-            KThread::spawn_fmt(
+            spawn_worker(
+                s,
                 fmt!("ept_prod/{i}"),
                 c.producer_cpu,
                 Prio(c.producer_prio),
                 move || producer(s2, i, None),
-            )
-            .inspect_err(|_| s.active.add(-1, Relaxed))?,
+            )?,
             GFP_KERNEL,
         )?;
     }
     for i in 0..c.hogs {
         let s2 = s.clone();
-        s.active.add(1, Relaxed);
         w.hogs.push(
-            KThread::spawn_fmt(
+            spawn_worker(
+                s,
                 fmt!("ept_hog/{i}"),
                 c.hog_cpu,
                 Prio(c.hog_prio),
                 move || hog(s2),
-            )
-            .inspect_err(|_| s.active.add(-1, Relaxed))?,
+            )?,
             GFP_KERNEL,
         )?;
     }
@@ -1135,12 +1147,10 @@ fn run_throughput(s: &Arc<Shared>) -> Result<bool> {
         let mut prods = KVec::new();
         for i in 0..n {
             let s2 = s.clone();
-            s.active.add(1, Relaxed);
             prods.push(
-                KThread::spawn_fmt(fmt!("ept_tp/{i}"), None, Prio(c.tp_prio), move || {
+                spawn_worker(s, fmt!("ept_tp/{i}"), None, Prio(c.tp_prio), move || {
                     producer(s2, i, Some(c.events))
-                })
-                .inspect_err(|_| s.active.add(-1, Relaxed))?,
+                })?,
                 GFP_KERNEL,
             )?;
         }
