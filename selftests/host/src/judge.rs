@@ -32,6 +32,17 @@ pub struct Finding {
     pub count: usize,
 }
 
+/// The finding's heading: `VERDICT: what (xN)`.
+impl std::fmt::Display for Finding {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.verdict, self.what)?;
+        if self.count > 1 {
+            write!(f, " (x{})", self.count)?;
+        }
+        Ok(())
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ThroughputPoint {
     pub threads: f64,

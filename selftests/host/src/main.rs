@@ -270,16 +270,7 @@ fn print_run(r: &Run, quiet: bool) {
         r.cell, r.arch, r.variant, r.scenario
     );
     for f in &r.findings {
-        println!(
-            "  {}: {}{}",
-            f.verdict,
-            f.what,
-            if f.count > 1 {
-                format!(" (x{})", f.count)
-            } else {
-                String::new()
-            }
-        );
+        println!("  {f}");
         for l in &f.lines {
             println!("      {l}");
         }

@@ -466,17 +466,7 @@ pub fn render_md(rep: &Report, svgs: &[String]) -> String {
                 .filter(|f| f.verdict != Verdict::Pass)
                 .take(6)
             {
-                let _ = writeln!(
-                    quoted,
-                    "{}: {}{}",
-                    f.verdict,
-                    f.what,
-                    if f.count > 1 {
-                        format!(" (x{})", f.count)
-                    } else {
-                        String::new()
-                    }
-                );
+                let _ = writeln!(quoted, "{f}");
                 for l in &f.lines {
                     let _ = writeln!(quoted, "    {l}");
                 }
