@@ -11,7 +11,7 @@ EPT_STEP=guest
 ARCH=${1:?usage: build-guest.sh ARCH VARIANT}
 VARIANT=$(variant_canon "${2:?usage: build-guest.sh ARCH VARIANT}")
 cell=$("$EPT_TOP/qemu/build-kernel.sh" "$ARCH" "$VARIANT")
-. "$cell/build-info.env"
+load_cell "$cell"
 target=$(arch_get "$ARCH" RUST_TARGET)
 linker=$(arch_get "$ARCH" RUST_LINKER)
 cc=$(arch_get "$ARCH" CC_GUEST)

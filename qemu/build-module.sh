@@ -11,7 +11,7 @@ EPT_STEP=module
 ARCH=${1:?usage: build-module.sh ARCH VARIANT}
 VARIANT=$(variant_canon "${2:?usage: build-module.sh ARCH VARIANT}")
 cell=$("$EPT_TOP/qemu/build-kernel.sh" "$ARCH" "$VARIANT")
-. "$cell/build-info.env"
+load_cell "$cell"
 case "$BASE_KERNELVERSION" in
 	6.*) say "the module needs the 7.x kernel crate; base $BASE_KERNELVERSION gets no module"; exit 3 ;;
 esac

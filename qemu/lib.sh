@@ -39,3 +39,13 @@ build_lock() {
 	exec 8>"$EPT_CACHE/locks/build-$(basename "$1").lock"
 	flock 8
 }
+
+# load_cell CELL: the cell's build-info.env into this shell, without letting
+# it touch the user's knobs (cells written by older versions of
+# build-kernel.sh called their patch list PATCHES).
+load_cell() {
+	local keep_patches=${PATCHES-}
+	. "$1/build-info.env"
+	VARIANT_PATCHES=${VARIANT_PATCHES-${PATCHES-}}
+	PATCHES=$keep_patches
+}

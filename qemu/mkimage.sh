@@ -10,7 +10,7 @@ EPT_STEP=image
 ARCH=${1:?usage: mkimage.sh ARCH VARIANT}
 VARIANT=$(variant_canon "${2:?usage: mkimage.sh ARCH VARIANT}")
 cell=$("$EPT_TOP/qemu/build-kernel.sh" "$ARCH" "$VARIANT")
-. "$cell/build-info.env"
+load_cell "$cell"
 
 # busybox-static of the guest's architecture: the host's own on x86_64;
 # riscv64 comes from trixie through a private APT configuration, which

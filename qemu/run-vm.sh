@@ -37,7 +37,7 @@ if [ $build = 1 ]; then
 	img=$("$EPT_TOP/qemu/mkimage.sh" "$ARCH" "$VARIANT")
 fi
 cell=$("$EPT_TOP/qemu/build-kernel.sh" "$ARCH" "$VARIANT" 2>/dev/null)
-. "$cell/build-info.env"
+load_cell "$cell"
 img="$cell/initramfs.cpio.gz"
 [ -f "$img" ] || die "no initramfs in $cell (run without --no-build)"
 
