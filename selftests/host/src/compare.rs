@@ -114,26 +114,7 @@ pub fn render(title: &str, g: &Groups) -> String {
                 if !seen.insert((arch.to_string(), *t, k.clone())) {
                     continue;
                 }
-                let xa: Vec<f64> = a
-                    .iter()
-                    .flat_map(|r| {
-                        r.metrics
-                            .throughput
-                            .iter()
-                            .filter(|p| p.threads as u64 == *t)
-                            .map(|p| p.events_per_ms)
-                    })
-                    .collect();
-                let xb: Vec<f64> = b
-                    .iter()
-                    .flat_map(|r| {
-                        r.metrics
-                            .throughput
-                            .iter()
-                            .filter(|p| p.threads as u64 == *t)
-                            .map(|p| p.events_per_ms)
-                    })
-                    .collect();
+                let (xa, xb) = (events_per_ms(a, *t), events_per_ms(b, *t));
                 let r = ratio_spread(&xa, &xb);
                 let _ = writeln!(
                     tp,
@@ -178,4 +159,13 @@ pub fn render(title: &str, g: &Groups) -> String {
         let _ = writeln!(s, "\nworkload stalls (sum over repeats; longest):\n{st}");
     }
     s
+}
+
+/// Every events/ms value measured with `threads` producers in these runs.
+fn events_per_ms(runs: &[&Run], threads: u64) -> Vec<f64> {
+    runs.iter()
+        .flat_map(|r| r.metrics.throughput.iter())
+        .filter(|p| p.threads as u64 == threads)
+        .map(|p| p.events_per_ms)
+        .collect()
 }
