@@ -229,6 +229,7 @@ fn cmd_run(mut a: Args) -> Result<i32, Fail> {
     };
     let runs = runner::run_matrix(&opts, &scen, &exp);
     let rep = Report::new(runs, shard.map(|(i, n)| format!("{i}/{n}")));
+    println!("\n{}", ept_host::report::verdict_table(&rep));
     finish(&rep, &out)
 }
 

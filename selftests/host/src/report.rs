@@ -190,6 +190,45 @@ pub fn metric_spread(runs: &[&Run], key: &str) -> Option<Spread> {
 }
 
 /// report.md: the verdict matrix, then latency, throughput and stalls.
+/// The verdict matrix (arch x variant rows, one column per scenario) as a
+/// Markdown table: `report.md` and the end of `ept run` show it.
+pub fn verdict_table(rep: &Report) -> String {
+    let mut s = String::new();
+    let scen = scenarios(rep);
+    let _ = write!(s, "| arch | variant |");
+    for sc in &scen {
+        let _ = write!(s, " {sc} |");
+    }
+    let _ = write!(s, "\n|---|---|");
+    for _ in &scen {
+        s.push_str("---|");
+    }
+    s.push('\n');
+    for a in arches(rep) {
+        for v in variants(rep) {
+            if select(rep, &a, &v, None).is_empty() {
+                continue;
+            }
+            let _ = write!(s, "| {a} | {v} |");
+            for sc in &scen {
+                let runs = select(rep, &a, &v, Some(sc));
+                if runs.is_empty() {
+                    s.push_str(" - |");
+                    continue;
+                }
+                let mut cell = verdict_label(&runs);
+                if runs.iter().any(|r| !r.meets) {
+                    let exp: Vec<String> = runs[0].expected.iter().map(|v| v.to_string()).collect();
+                    cell = format!("**{cell}** ! [{}]", exp.join("/"));
+                }
+                let _ = write!(s, " {cell} |");
+            }
+            s.push('\n');
+        }
+    }
+    s
+}
+
 pub fn render_md(rep: &Report, svgs: &[String]) -> String {
     let mut s = String::new();
     let n_ok = rep.runs.iter().filter(|r| r.meets).count();
@@ -239,37 +278,7 @@ pub fn render_md(rep: &Report, svgs: &[String]) -> String {
     // Verdict matrix.
     let scen = scenarios(rep);
     let _ = writeln!(s, "## Verdicts\n\nCell = verdict(s) over repeats; `!` = does not meet the expectation (expected in brackets).\n");
-    let _ = write!(s, "| arch | variant |");
-    for sc in &scen {
-        let _ = write!(s, " {sc} |");
-    }
-    let _ = write!(s, "\n|---|---|");
-    for _ in &scen {
-        s.push_str("---|");
-    }
-    s.push('\n');
-    for a in arches(rep) {
-        for v in variants(rep) {
-            if select(rep, &a, &v, None).is_empty() {
-                continue;
-            }
-            let _ = write!(s, "| {a} | {v} |");
-            for sc in &scen {
-                let runs = select(rep, &a, &v, Some(sc));
-                if runs.is_empty() {
-                    s.push_str(" - |");
-                    continue;
-                }
-                let mut cell = verdict_label(&runs);
-                if runs.iter().any(|r| !r.meets) {
-                    let exp: Vec<String> = runs[0].expected.iter().map(|v| v.to_string()).collect();
-                    cell = format!("**{cell}** ! [{}]", exp.join("/"));
-                }
-                let _ = write!(s, " {cell} |");
-            }
-            s.push('\n');
-        }
-    }
+    s.push_str(&verdict_table(rep));
     s.push('\n');
 
     // Latency.
