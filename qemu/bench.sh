@@ -18,23 +18,34 @@ cp -l "$main_cache"/debs/*.deb "$cold/debs/" 2>/dev/null || true
 steps=$(mktemp); echo 'true' >"$steps"
 res="$EPT_TOP/qemu/bench-results.md"
 rows=()
-secs() { local t0=$(date +%s.%N); "$@" >/dev/null; echo "$(date +%s.%N) - $t0" | bc | xargs printf '%.1f'; }
+# secs CMD...: run CMD quietly, print its wall time; fail if CMD fails.
+secs() {
+	local t0=$(date +%s.%N) rc=0
+	"$@" >/dev/null 2>&1 || rc=$?
+	echo "$(date +%s.%N) - $t0" | bc | xargs printf '%.1f'
+	return $rc
+}
 
 for arch in "${archs[@]}"; do
 	say "$arch: cold build + first boot (empty cache $cold)"
-	t_cold=$(EPT_CACHE=$cold secs bash -c "qemu/run-vm.sh $arch spinlock --steps $steps --deadline 300 --log $cold/first.log")
+	t_cold=$(EPT_CACHE=$cold secs bash qemu/run-vm.sh "$arch" spinlock --steps "$steps" --deadline 300 --log "$cold/first.log") ||
+		die "$arch: first boot failed (log $cold/first.log)"
 	say "$arch: cold to first boot ${t_cold}s"
 	t_switch="n/a" t_back="n/a"
 	if ls "$EPT_TOP"/qemu/variants/rwlock/*.patch >/dev/null 2>&1; then
-		t_switch=$(EPT_CACHE=$cold secs bash qemu/build-kernel.sh "$arch" rwlock)
+		t_switch=$(EPT_CACHE=$cold secs bash qemu/build-kernel.sh "$arch" rwlock) || die "$arch: rwlock build failed"
 		# Back to spinlock with its cell dropped: the work tree flips back.
 		rm -rf "$cold"/cells/"$arch"/*-spinlock-*
-		t_back=$(EPT_CACHE=$cold secs bash qemu/build-kernel.sh "$arch" spinlock)
+		t_back=$(EPT_CACHE=$cold secs bash qemu/build-kernel.sh "$arch" spinlock) || die "$arch: spinlock rebuild failed"
 		say "$arch: variant switch spinlock->rwlock ${t_switch}s, rwlock->spinlock ${t_back}s"
 	fi
+	# The image for the (possibly just rebuilt) cell, outside the timing.
+	EPT_CACHE=$cold bash qemu/mkimage.sh "$arch" spinlock >/dev/null
 	boots=()
 	for i in 1 2 3; do
-		boots+=("$(EPT_CACHE=$cold secs bash qemu/run-vm.sh "$arch" spinlock --no-build --steps "$steps" --deadline 120 --log "$cold/boot$i.log")")
+		t=$(EPT_CACHE=$cold secs bash qemu/run-vm.sh "$arch" spinlock --no-build --steps "$steps" --deadline 120 --log "$cold/boot$i.log") ||
+			die "$arch: boot $i failed (log $cold/boot$i.log)"
+		boots+=("$t")
 	done
 	t_boot=$(printf '%s\n' "${boots[@]}" | sort -n | sed -n 2p)
 	say "$arch: boot to poweroff ${boots[*]}s (median $t_boot)"
