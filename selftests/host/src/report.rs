@@ -281,6 +281,22 @@ pub fn render_md(rep: &Report, svgs: &[String]) -> String {
     s.push_str(&verdict_table(rep));
     s.push('\n');
 
+    // Findings about a variant's design (scenario data marks them), which
+    // pass the run but must not drown in the per-run notes.
+    let findings: Vec<String> = rep
+        .runs
+        .iter()
+        .flat_map(|r| {
+            r.notes
+                .iter()
+                .filter(|n| n.starts_with("FINDING:"))
+                .map(move |n| format!("- {}: {}", r.cell, n.trim_start_matches("FINDING: ")))
+        })
+        .collect();
+    if !findings.is_empty() {
+        let _ = writeln!(s, "## Findings\n\n{}\n", findings.join("\n"));
+    }
+
     // Latency.
     let lat: Vec<&Run> = rep
         .runs
