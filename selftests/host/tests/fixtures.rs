@@ -424,3 +424,28 @@ fn lockless_epoll65_false_negative_is_a_reported_finding() {
     let b = ept_host::judge::selftest_failures(&load("x86_64-lockless-epoll-selftests.log"));
     assert_eq!(b.get("epoll65").map(|s| s.as_str()), Some("fail"));
 }
+
+#[test]
+fn lockless_epoll39_missed_wakeup_is_a_reported_finding() {
+    // Real `make check` run where lockless also failed epoll39 (nested
+    // epoll: one of two waiters saw nothing) besides epoll65.
+    let j = judged_with_baseline(
+        "x86_64-lockless-epoll-selftests-epoll39.log",
+        "x86_64-spinlock-epoll-selftests-check.log",
+    );
+    assert_eq!(j.verdict, Verdict::Pass, "{}", evidence(&j));
+    for t in ["epoll39", "epoll65"] {
+        assert!(
+            j.notes.iter().any(|n| n.starts_with(&format!(
+                "FINDING: selftest global.{t} (failure) on lockless"
+            ))),
+            "{t}: {:?}",
+            j.notes
+        );
+    }
+    // The same log judged as if it were rwlock: epoll39 is a plain failure.
+    let mut log = load("x86_64-lockless-epoll-selftests-epoll39.log");
+    log.header.insert("VARIANT".into(), "rwlock".into());
+    let j = judge(&log, &Scenarios::builtin().spec("epoll-selftests"));
+    assert_eq!(j.verdict, Verdict::Fail, "{}", evidence(&j));
+}
