@@ -85,6 +85,15 @@
 //!   the producer blocking it. The hang is broken when
 //!   the module is removed (the hog is stopped first) or at detection time
 //!   with `stall_rescue=1`.
+//!   The blocked threads wait in `TASK_RTLOCK_WAIT`, which the hung-task
+//!   detector does not watch, and khungtaskd itself sleeps on a timer-wheel
+//!   timer that the dead `ktimers` threads never expire: no hung-task
+//!   report comes from this scenario. The inversion makes one with
+//!   `consumers=2` and bursts longer than `hung_task_timeout_secs`
+//!   (`selftests/steps/hung-task.sh`): consumer A holds `ep->mtx` in
+//!   `__ep_eventpoll_poll()` while it waits for the write side, and
+//!   consumer B waits for `ep->mtx`, an rtmutex sleep in
+//!   `TASK_UNINTERRUPTIBLE`, which khungtaskd reports.
 //! * `throughput` (stress-epoll in the kernel): for N = 1, 2, 4, ... up to
 //!   `threads_max`, N producers (`tp_prio`, unbound) each signal their own
 //!   eventfd `events` times while one consumer drains them through the epoll
@@ -780,7 +789,7 @@ fn hog(s: Arc<Shared>) {
     let mut next = now_ns() + period - burst;
     while !should_stop() && !s.stop_work.load(Relaxed) {
         sleep_ns(next - now_ns());
-        if should_stop() {
+        if should_stop() || s.stop_work.load(Relaxed) {
             break;
         }
         let start = now_ns();
@@ -796,7 +805,8 @@ fn hog(s: Arc<Shared>) {
                 core::hint::spin_loop();
             }
         } else {
-            while now_ns() < start + burst && !should_stop() {
+            // A burst that outlasts the run ends with it (the drain).
+            while now_ns() < start + burst && !should_stop() && !s.stop_work.load(Relaxed) {
                 core::hint::spin_loop();
             }
         }
@@ -978,15 +988,17 @@ impl Watch {
             self.last_change = now;
         }
         let stalled_ms = (now - self.last_change) / 1_000_000;
-        // While draining, the consumers leave on purpose.
-        if phase == "run" || s.poll_start_ns.load(Relaxed) != 0 {
+        // While draining, the consumers leave on purpose: only a consumer
+        // still blocked in vfs_poll() counts then.
+        let counts = phase == "run" || s.poll_start_ns.load(Relaxed) != 0;
+        if counts {
             self.longest_ms = self.longest_ms.max(stalled_ms);
         }
         if now - self.last_hb >= s.cfg.heartbeat_ms * 1_000_000 {
             self.last_hb = now;
             self.heartbeat(s, phase, now);
         }
-        if !self.hang && stalled_ms >= s.cfg.stall_ms {
+        if counts && !self.hang && stalled_ms >= s.cfg.stall_ms {
             self.hang = true;
             return true;
         }

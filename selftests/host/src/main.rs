@@ -23,7 +23,7 @@ run options:
   --variants LIST      default \"spinlock rwlock lockless\"; aliases patched=spinlock,
                        unpatched=rwlock
   --scenarios LIST     default from scenarios.json (smoke inversion stall throughput
-                       epoll-selftests cfs-stall; also soak)
+                       epoll-selftests cfs-stall; also soak, hung-task, cycles, debug-load)
   --repeat N           boots per cell (default 1)
   --duration S         DURATION=S in the guest (soak); added to the deadline of
                        scenarios that use it

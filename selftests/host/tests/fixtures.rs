@@ -476,3 +476,41 @@ fn lockless_selftest_failures_are_findings_and_may_fail_without_a_mismatch() {
         .expected("riscv64", "rwlock", "epoll-selftests", "7.3.4")
         .contains(&Verdict::Fail));
 }
+
+#[test]
+fn real_hung_task_on_rwlock_both_arches() {
+    // selftests/steps/hung-task.sh on rwlock: a second consumer waits for
+    // ep->mtx (TASK_UNINTERRUPTIBLE) behind the consumer stuck on the write
+    // side of ep->lock, and khungtaskd reports it. The hung task outranks
+    // the inversion in the verdict, and its stack is the waiting chain.
+    for f in [
+        "x86_64-rwlock-hung-task.log",
+        "riscv64-rwlock-hung-task.log",
+    ] {
+        let j = judged(f, "hung-task");
+        assert_eq!(j.verdict, Verdict::Stall, "{f}: {}", evidence(&j));
+        let hung = j
+            .findings
+            .iter()
+            .find(|x| x.verdict == Verdict::Stall)
+            .unwrap_or_else(|| panic!("{f}: no STALL finding: {}", evidence(&j)));
+        assert!(
+            hung.what.contains("hung task")
+                && hung.lines.iter().all(|l| l.contains("INFO: task ept_cons/")),
+            "{f}: {}",
+            evidence(&j)
+        );
+        assert!(
+            j.waits
+                .iter()
+                .any(|w| w.contains("ept_cons/") && w.contains("__ep_eventpoll_poll")),
+            "{f}: {:?}",
+            j.waits
+        );
+        assert!(
+            j.findings.iter().any(|x| x.verdict == Verdict::Inversion),
+            "{f}: {}",
+            evidence(&j)
+        );
+    }
+}
