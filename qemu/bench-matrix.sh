@@ -2,7 +2,7 @@
 # Matrix benchmark: wall time of the default `make run` matrix, warm (this
 # machine's cache as it is) or cold (COLD=1: an empty build cache; the
 # downloaded source .debs are reused, host packages are not reinstalled).
-# Writes qemu/bench-matrix-results.md with the run's own output and
+# Writes qemu/bench-matrix-warm.md or qemu/bench-matrix-cold.md with the run's own output and
 # verdict table appended.
 set -uo pipefail
 EPT_STEP=bench-matrix
@@ -21,7 +21,7 @@ t0=$(date +%s)
 make run 2>&1 | tee "$out"
 rc=${PIPESTATUS[0]}
 secs=$(( $(date +%s) - t0 ))
-res="$EPT_TOP/qemu/bench-matrix-results.md"
+res="$EPT_TOP/qemu/bench-matrix-$mode.md"
 {
 	echo "# Matrix benchmark ($mode)"
 	echo

@@ -75,15 +75,22 @@ impl Report {
         });
     }
 
-    /// Combine reports: later reports replace runs of the same cell.
+    /// Combine reports: later reports replace runs of the same cell. When
+    /// the runs come from more than one base kernel (e.g. 7.3 and 6.12),
+    /// each variant and cell is qualified with its base (`rwlock@6.12`), so
+    /// that the two trees keep their own rows instead of replacing each
+    /// other.
     pub fn merge(parts: Vec<Report>) -> Report {
-        let mut by: BTreeMap<String, Run> = BTreeMap::new();
         let mut shards = Vec::new();
+        let mut all = Vec::new();
         for p in parts {
             shards.extend(p.shards);
-            for r in p.runs {
-                by.insert(r.cell.clone(), r);
-            }
+            all.extend(p.runs);
+        }
+        qualify_bases(&mut all);
+        let mut by: BTreeMap<String, Run> = BTreeMap::new();
+        for r in all {
+            by.insert(r.cell.clone(), r);
         }
         let mut rep = Report::new(by.into_values().collect(), None);
         shards.sort();
@@ -109,6 +116,29 @@ impl Report {
             0
         } else {
             1
+        }
+    }
+}
+
+/// A run's base kernel series ("6.12" for 6.12.117), from its build info.
+pub fn base_series(r: &Run) -> Option<String> {
+    let v = r.build.get("BASE_KERNELVERSION")?;
+    let mut it = v.split('.');
+    Some(format!("{}.{}", it.next()?, it.next()?))
+}
+
+/// Qualifies variants and cells with their base series when the runs span
+/// more than one base; runs without build info, or already qualified, are
+/// left as they are.
+pub fn qualify_bases(runs: &mut [Run]) {
+    let bases: BTreeSet<String> = runs.iter().filter_map(base_series).collect();
+    if bases.len() < 2 {
+        return;
+    }
+    for r in runs.iter_mut() {
+        if let (Some(b), false) = (base_series(r), r.variant.contains('@')) {
+            r.variant = format!("{}@{b}", r.variant);
+            r.cell = format!("{}@{b}", r.cell);
         }
     }
 }
@@ -512,4 +542,58 @@ pub fn render_md(rep: &Report, svgs: &[String]) -> String {
         }
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(cell: &str, base: &str, verdict: Verdict) -> Run {
+        Run {
+            cell: cell.into(),
+            arch: "x86_64".into(),
+            variant: "rwlock".into(),
+            scenario: "cfs-stall".into(),
+            repeat: 1,
+            verdict,
+            expected: vec![verdict],
+            meets: true,
+            reason: String::new(),
+            findings: vec![],
+            waits: vec![],
+            notes: vec![],
+            metrics: Metrics::default(),
+            build: [("BASE_KERNELVERSION".to_string(), base.to_string())].into(),
+            log: None,
+            elapsed_s: 1.0,
+            vm_rc: Some(0),
+        }
+    }
+
+    #[test]
+    fn merge_keeps_two_bases_apart_and_replaces_within_one() {
+        let cell = "x86_64-rwlock-cfs-stall-r1";
+        let a = Report::new(vec![run(cell, "7.3.4", Verdict::Pass)], None);
+        let b = Report::new(vec![run(cell, "6.12.117", Verdict::Hang)], None);
+        let m = Report::merge(vec![a.clone(), b]);
+        let v: Vec<(&str, Verdict)> = m
+            .runs
+            .iter()
+            .map(|r| (r.variant.as_str(), r.verdict))
+            .collect();
+        assert_eq!(
+            v,
+            [
+                ("rwlock@6.12", Verdict::Hang),
+                ("rwlock@7.3", Verdict::Pass)
+            ]
+        );
+        let again = Report::new(vec![run(cell, "7.3.4", Verdict::Stall)], None);
+        let m = Report::merge(vec![a, again]);
+        assert_eq!(m.runs.len(), 1);
+        assert_eq!(
+            (m.runs[0].variant.as_str(), m.runs[0].verdict),
+            ("rwlock", Verdict::Stall)
+        );
+    }
 }

@@ -496,7 +496,10 @@ fn real_hung_task_on_rwlock_both_arches() {
             .unwrap_or_else(|| panic!("{f}: no STALL finding: {}", evidence(&j)));
         assert!(
             hung.what.contains("hung task")
-                && hung.lines.iter().all(|l| l.contains("INFO: task ept_cons/")),
+                && hung
+                    .lines
+                    .iter()
+                    .all(|l| l.contains("INFO: task ept_cons/")),
             "{f}: {}",
             evidence(&j)
         );
