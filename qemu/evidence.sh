@@ -3,7 +3,9 @@
 # and `stall` per (arch, variant), all runs of a cell in one boot (the
 # stall runs rmmod after each hang, which breaks the cycle), then a tally
 # per cell from the console logs: KTAP verdicts, the latency maximum per
-# run, kernel stall reports. Writes qemu/evidence-results.md.
+# run, kernel stall reports. Writes qemu/evidence-results.md; the rows of
+# cells not measured this time are kept from the file's previous table
+# (so VARIANTS=lockless adds its rows to the others).
 #
 #   qemu/evidence.sh            # ARCHS, VARIANTS, REPEATS (20), DURATION (15),
 #                               # LINGER (12), SCENARIOS (inversion stall)
@@ -25,6 +27,8 @@ outdir=out/evidence
 mkdir -p "$outdir"
 res=qemu/evidence-results.md
 rows=$(mktemp)
+# Previous rows: "| a | b | ... |" table lines back to "a|b|...".
+[ -f "$res" ] && grep -E '^\| (x86_64|riscv64) \|' "$res" | sed 's/^| //; s/ |$//; s/ | /|/g' >"$rows"
 t_all=$(date +%s)
 
 # tally LOG SCENARIO: one table row's data columns.
@@ -62,7 +66,9 @@ for arch in $ARCHS; do
 			rm -f "$steps"
 			row=$(tally "$log" "$sc")
 			say "$arch/$variant $sc: vm rc=$rc in ${secs}s; runs|not_ok|hang|no_result|rcu_stall|hung_task|lat_ms = $row"
-			echo "$arch|$variant|$sc|$row|$rc|$secs" >>"$rows"
+			grep -v "^$arch|$variant|$sc|" "$rows" >"$rows.tmp"
+			echo "$arch|$variant|$sc|$row|$rc|$secs|$REPEATS x $DURATION s|$(date -u +%Y-%m-%d)" >>"$rows.tmp"
+			sort -o "$rows" "$rows.tmp"; rm -f "$rows.tmp"
 		done
 	done
 done
@@ -71,8 +77,9 @@ secs=$(( $(date +%s) - t_all ))
 {
 	echo "# Module evidence: repeated inversion and stall runs"
 	echo
-	echo "Made by \`qemu/evidence.sh\` (REPEATS=$REPEATS DURATION=$DURATION LINGER=$LINGER) on $(date -u +%Y-%m-%d),"
-	echo "$(nproc) cores, TCG, one 2-vCPU VM at a time, all runs of a cell in one boot; ${secs} s in all."
+	echo "Made by \`qemu/evidence.sh\` (defaults: REPEATS=20 DURATION=15 LINGER=12; each row says its"
+	echo "repeats x duration and date), $(nproc) cores, TCG, one 2-vCPU VM at a time, all runs of a cell"
+	echo "in one boot. The last invocation took ${secs} s."
 	echo "Kernel: $(. "$(qemu/build-kernel.sh x86_64 spinlock 2>/dev/null)/build-info.env"; echo "$BASE_PKG $BASE_DEB_VERSION"), variants as in \`qemu/variants/\`."
 	echo "Module defaults otherwise (inversion: hog burst 100 ms every 250 ms, threshold 50 %;"
 	echo "stall: hang = no consumer progress for 5 s). Logs: \`out/evidence/\`."
@@ -82,11 +89,13 @@ secs=$(( $(date +%s) - t_all ))
 	echo "- **no result**: runs that gave no KTAP result in time (harness timeout)."
 	echo "- **RCU stall / hung task**: kernel reports in the cell's console log (all runs)."
 	echo "- **max latency**: per-run maximum of the consumer's vfs_poll() latency over completed runs: min / median / max (ms)."
+	echo "- The stall scenario never gets a hung-task report: its blocked threads wait in TASK_RTLOCK_WAIT and"
+	echo "  khungtaskd's own timer dies with the ktimers threads; \`SCENARIOS=hung-task\` makes one (README)."
 	echo
-	echo "| arch | variant | scenario | runs | not ok | hang | no result | RCU stall reports | hung-task reports | max latency ms (min / median / max) | VM exit | VM s |"
-	echo "|---|---|---|---|---|---|---|---|---|---|---|---|"
-	while IFS='|' read -r a v s r n h e rc ht lat vrc vs; do
-		echo "| $a | $v | $s | $r | $n | $h | $e | $rc | $ht | $lat | $vrc | $vs |"
+	echo "| arch | variant | scenario | runs | not ok | hang | no result | RCU stall reports | hung-task reports | max latency ms (min / median / max) | VM exit | VM s | repeats x duration | date |"
+	echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+	while IFS='|' read -r a v s r n h e rc ht lat vrc vs rd d; do
+		echo "| $a | $v | $s | $r | $n | $h | $e | $rc | $ht | $lat | $vrc | $vs | $rd | $d |"
 	done <"$rows"
 } >"$res"
 rm -f "$rows"
