@@ -425,6 +425,31 @@ pub fn judge(log: &ConsoleLog, spec: &ScenarioSpec) -> Judgement {
             });
             continue;
         }
+        // ept-kiszka (cfs-stall) samples once a second: "ept-kiszka: t=12s
+        // reader_iters/s=N ...": a heartbeat whose progress is the reader's
+        // iteration count, so its stalls are counted like the module's.
+        if let Some(rest) = body.strip_prefix("ept-kiszka: t=") {
+            let kv = kv_pairs(rest);
+            let t_s = rest.split('s').next().and_then(num);
+            if let (Some(t_s), Some(iters)) = (t_s, kv.get("reader_iters/s").and_then(|v| num(v))) {
+                let key = "cfs-stall".to_string();
+                let prev = hbs
+                    .iter()
+                    .rev()
+                    .find(|h| h.key == key)
+                    .map_or(0.0, |h| h.progress);
+                if before_cut && iters > 0.0 {
+                    last_progress = Some(l);
+                }
+                hbs.push(Heartbeat {
+                    host_s: l.host_s,
+                    t_s,
+                    progress: prev + iters,
+                    key,
+                });
+                continue;
+            }
+        }
         if let Some(rest) = body.strip_prefix("# metrics ") {
             let kv = kv_pairs(rest);
             // Histogram as `hist_us=lo:count,lo:count` (epoll_torture) or

@@ -517,3 +517,54 @@ fn real_hung_task_on_rwlock_both_arches() {
         );
     }
 }
+
+#[test]
+fn cfs_stall_on_6_12_rwlock_hangs_with_the_report_2_chain() {
+    // ept-kiszka pinned on CPU0 on the 6.12.117 rwlock kernel: the reader
+    // freezes for good, RCU stalls every 30 s, and the SysRq-w dump at the
+    // deadline shows report [2]: the reader waiting to write-lock ep->lock,
+    // ksoftirqd/0 (timerfd expiry) queued as a reader behind it, the
+    // throttled writer inside ep_poll_callback().
+    let j = judged("x86_64-6.12-rwlock-cfs-stall.log", "cfs-stall");
+    assert_eq!(j.verdict, Verdict::Hang, "{}", evidence(&j));
+    assert!(j
+        .findings
+        .iter()
+        .any(|f| f.verdict == Verdict::Stall && f.what.contains("RCU")));
+    let w = j.waits.join("\n");
+    assert!(
+        w.contains("ksoftirqd/0") && w.contains("ep_poll_callback"),
+        "{w}"
+    );
+    assert_eq!(j.metrics.values.get("stall_open_s").copied(), Some(59.0));
+}
+
+#[test]
+fn cfs_stall_on_6_12_spinlock_stalls_counted_without_kernel_reports() {
+    // The same reproducer on the 6.12.117 spinlock kernel: the reader froze
+    // too, but nothing in the kernel reported it and the run ended on its
+    // own: FAIL, with the stall in the metrics, never HANG or STALL.
+    for (f, min_stall) in [
+        ("x86_64-6.12-spinlock-cfs-stall.log", 50.0),
+        ("x86_64-6.12-spinlock-cfs-stall-unpinned.log", 50.0),
+    ] {
+        let j = judged(f, "cfs-stall");
+        assert_eq!(j.verdict, Verdict::Fail, "{f}: {}", evidence(&j));
+        assert!(
+            j.findings
+                .iter()
+                .all(|x| x.verdict != Verdict::Stall && x.verdict != Verdict::Hang),
+            "{f}: {}",
+            evidence(&j)
+        );
+        let v = &j.metrics.values;
+        assert!(
+            v["stalls"] >= 1.0 && v["stall_max_s"] >= min_stall,
+            "{f}: {v:?}"
+        );
+    }
+    // 7.3 (throttling deferred to user entry): no stall at all.
+    let j = judged("riscv64-spinlock-cfs-stall.log", "cfs-stall");
+    assert_eq!(j.verdict, Verdict::Pass, "{}", evidence(&j));
+    assert_eq!(j.metrics.values["stalls"], 0.0);
+}
