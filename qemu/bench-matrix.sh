@@ -27,6 +27,7 @@ res="$EPT_TOP/qemu/bench-matrix-$mode.md"
 	echo
 	echo "Made by \`qemu/bench-matrix.sh\` on $(date -u +%Y-%m-%d), $(nproc) cores, TCG."
 	echo "Wall time of \`make run\` ($mode): **${secs} s** (exit status $rc: 0 = every cell met its expectation)."
+	[ "$mode" = cold ] && echo "\`ept run\` boots a cell's VMs while the next kernels build, so in a cold run the first cells' timings and throughput share the host with a kernel build."
 	echo
 	echo '```text'
 	grep -E '^\[[0-9]+/[0-9]+\]|^ept:|passed|failed|MISMATCH' "$out" | tail -n 80
