@@ -568,3 +568,21 @@ fn cfs_stall_on_6_12_spinlock_stalls_counted_without_kernel_reports() {
     assert_eq!(j.verdict, Verdict::Pass, "{}", evidence(&j));
     assert_eq!(j.metrics.values["stalls"], 0.0);
 }
+
+#[test]
+fn rwlock_epoll16_missed_wakeup_is_a_reported_finding() {
+    // A clean-clone make check on x86_64: epoll16 (two waiters, one LT
+    // event) woke one waiter only, on rwlock; the spinlock run passed it.
+    let j = judged_with_baseline(
+        "x86_64-rwlock-epoll-selftests-epoll16.log",
+        "x86_64-spinlock-epoll-selftests-check.log",
+    );
+    assert_eq!(j.verdict, Verdict::Pass, "{}", evidence(&j));
+    assert!(
+        j.notes
+            .iter()
+            .any(|n| n.contains("FINDING") && n.contains("epoll16")),
+        "{:?}",
+        j.notes
+    );
+}
