@@ -10,30 +10,38 @@ pub const SCENARIOS_JSON: &str = include_str!("../scenarios.json");
 pub const EXPECTATIONS_JSON: &str = include_str!("../expectations.json");
 
 /// A verdict. The precedence (which verdict wins when a log shows several
-/// things) is the order of `rank`: CRASH > HANG > STALL > INVERSION > ERROR
-/// > FAIL > PASS. UNAVAILABLE is only given before a run (no kernel).
+/// things) is the order of `rank`: CRASH > HANG > STALL > LOST_WAKEUP >
+/// FALSE_NEGATIVE > INVERSION > ERROR > FAIL > PASS. NOT_APPLICABLE (the
+/// scenario's mechanism is absent from the kernel) and UNAVAILABLE (no
+/// kernel for the variant) are given before a run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "UPPERCASE")]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum Verdict {
     Pass,
     Fail,
     Error,
     Inversion,
+    FalseNegative,
+    LostWakeup,
     Stall,
     Hang,
     Crash,
+    NotApplicable,
     Unavailable,
 }
 
 impl Verdict {
-    pub const ALL: [Verdict; 8] = [
+    pub const ALL: [Verdict; 11] = [
         Verdict::Pass,
         Verdict::Fail,
         Verdict::Error,
         Verdict::Inversion,
+        Verdict::FalseNegative,
+        Verdict::LostWakeup,
         Verdict::Stall,
         Verdict::Hang,
         Verdict::Crash,
+        Verdict::NotApplicable,
         Verdict::Unavailable,
     ];
 
@@ -41,13 +49,16 @@ impl Verdict {
     pub fn rank(self) -> u8 {
         match self {
             Verdict::Unavailable => 0,
-            Verdict::Pass => 1,
-            Verdict::Fail => 2,
-            Verdict::Error => 3,
-            Verdict::Inversion => 4,
-            Verdict::Stall => 5,
-            Verdict::Hang => 6,
-            Verdict::Crash => 7,
+            Verdict::NotApplicable => 1,
+            Verdict::Pass => 2,
+            Verdict::Fail => 3,
+            Verdict::Error => 4,
+            Verdict::Inversion => 5,
+            Verdict::FalseNegative => 6,
+            Verdict::LostWakeup => 7,
+            Verdict::Stall => 8,
+            Verdict::Hang => 9,
+            Verdict::Crash => 10,
         }
     }
 
@@ -57,9 +68,12 @@ impl Verdict {
             Verdict::Fail => "FAIL",
             Verdict::Error => "ERROR",
             Verdict::Inversion => "INVERSION",
+            Verdict::FalseNegative => "FALSE_NEGATIVE",
+            Verdict::LostWakeup => "LOST_WAKEUP",
             Verdict::Stall => "STALL",
             Verdict::Hang => "HANG",
             Verdict::Crash => "CRASH",
+            Verdict::NotApplicable => "NOT_APPLICABLE",
             Verdict::Unavailable => "UNAVAILABLE",
         }
     }
@@ -228,7 +242,7 @@ impl Expectations {
 
 /// Whether a verdict meets the expected list.
 pub fn meets(verdict: Verdict, expected: &[Verdict]) -> bool {
-    verdict == Verdict::Unavailable || expected.contains(&verdict)
+    matches!(verdict, Verdict::Unavailable | Verdict::NotApplicable) || expected.contains(&verdict)
 }
 
 /// Canonical variant name: users say patched/unpatched (as in qemu/lib.sh).
@@ -312,10 +326,13 @@ mod tests {
                 "CRASH",
                 "HANG",
                 "STALL",
+                "LOST_WAKEUP",
+                "FALSE_NEGATIVE",
                 "INVERSION",
                 "ERROR",
                 "FAIL",
                 "PASS",
+                "NOT_APPLICABLE",
                 "UNAVAILABLE"
             ]
         );
