@@ -5,7 +5,7 @@
 # Writes qemu/bench-matrix-warm.md or qemu/bench-matrix-cold.md with the run's own output and
 # verdict table appended.
 set -uo pipefail
-EPT_STEP=bench-matrix
+EPT_TAG=bench-matrix
 . "$(dirname "$0")/lib.sh"
 cd "$EPT_TOP"
 mode=warm

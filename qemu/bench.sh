@@ -7,7 +7,7 @@
 #
 #   bench.sh [ARCH...]          default: x86_64 riscv64
 set -euo pipefail
-EPT_STEP=bench
+EPT_TAG=bench
 . "$(dirname "$0")/lib.sh"
 archs=("${@:-x86_64}"); [ $# -gt 0 ] || archs=(x86_64 riscv64)
 main_cache=$EPT_CACHE

@@ -6,7 +6,7 @@
 #
 #   build-guest.sh ARCH VARIANT
 set -euo pipefail
-EPT_STEP=guest
+EPT_TAG=guest
 . "$(dirname "$0")/lib.sh"
 ARCH=${1:?usage: build-guest.sh ARCH VARIANT}
 VARIANT=$(variant_canon "${2:?usage: build-guest.sh ARCH VARIANT}")

@@ -9,6 +9,10 @@
 # patch files used instead of the variant's series), DEBUG=1 (merge
 # configs/debug.config), JOBS (make -j, default all cores).
 #
+# build-info.env records the build (base, patches, toolchain, ep->lock) and
+# the kernel's FEATURES (lib.sh kernel_features: decided from the patched
+# source and the config), which `ept run` checks the scenarios' needs against.
+#
 # A cell is cached under $EPT_CACHE/cells, keyed by the base version, the
 # patch contents, the config fragments and the toolchain versions; an
 # unchanged cell is not rebuilt. Each (arch, base, debug) has one build
@@ -18,12 +22,12 @@
 # Exit status: 0 built or cached, 3 variant unavailable for this base
 # (no patch series), 1 any other failure.
 set -euo pipefail
-EPT_STEP=kernel
+EPT_TAG=kernel
 . "$(dirname "$0")/lib.sh"
 
 ARCH=${1:?usage: build-kernel.sh ARCH VARIANT}
 VARIANT=$(variant_canon "${2:?usage: build-kernel.sh ARCH VARIANT}")
-EPT_STEP="kernel $ARCH/$VARIANT"
+EPT_TAG="kernel $ARCH/$VARIANT"
 KARCH=$(arch_get "$ARCH" KARCH)
 KIMAGE=$(arch_get "$ARCH" KIMAGE)
 JOBS=${JOBS:-$(nproc)}
@@ -75,7 +79,21 @@ tool=$(toolchain_id)
 key=$( { echo "$base_id"; echo "$tool"; cat "${frags[@]}"; for p in "${patches[@]}"; do cat "$p"; done; } | sha256sum | cut -c1-16)
 suffix=""; [ "$DEBUG" = 1 ] && suffix="-debug"
 cell="$EPT_CACHE/cells/$ARCH/$base_id-$VARIANT$suffix-$key"
+# FEATURES of a cell built before build-info.env had them: decided again
+# from the pristine files the feature checks read, with this series applied.
+backfill_features() {
+	local t f p
+	t=$(mktemp -d)
+	for f in fs/eventpoll.c kernel/sched/fair.c rust/kernel/module_param.rs rust/kernel/fs/file.rs \
+		rust/kernel/sync/completion.rs; do
+		[ -f "$src/$f" ] && { mkdir -p "$t/$(dirname "$f")"; cp "$src/$f" "$t/$f"; }
+	done
+	for p in "${patches[@]}"; do patch -d "$t" -p1 -s -f --no-backup-if-mismatch <"$p" >/dev/null 2>&1 || true; done
+	echo "FEATURES=\"$(kernel_features "$t" "$cell/config")\"" >>"$cell/build-info.env"
+	rm -rf "$t"
+}
 if [ -f "$cell/.done" ]; then
+	grep -q '^FEATURES=' "$cell/build-info.env" || backfill_features
 	say "cached: $cell"
 	echo "$cell"; exit 0
 fi
@@ -141,6 +159,20 @@ if [ -n "$EXPECT_LOCK" ] && [ "$lock_type" != "$EXPECT_LOCK" ]; then
 	die "variant '$VARIANT' expects ep->lock to be $EXPECT_LOCK but fs/eventpoll.c of this tree has: $lock_type (patches: ${patches[*]:-none})"
 fi
 say "fs/eventpoll.c: ep->lock is $lock_type"
+# variant.conf may also state source facts (EXPECT_FEATURES="!ep_seqcount"):
+# the kernel_features names that only depend on the tree.
+expect_features=""
+[ -f "$vdir/variant.conf" ] && expect_features=$(. "$vdir/variant.conf"; echo "${EXPECT_FEATURES:-}")
+if [ -n "$expect_features" ]; then
+	tree_features=" $(kernel_features "$work" /dev/null) "
+	for f in $expect_features; do
+		case $f in
+		!*) [[ $tree_features != *" ${f#!} "* ]] || die "variant '$VARIANT' expects no ${f#!} but the patched tree has it (features:$tree_features)" ;;
+		*) [[ $tree_features == *" $f "* ]] || die "variant '$VARIANT' expects $f but the patched tree lacks it (features:$tree_features)" ;;
+		esac
+	done
+	say "source facts verified: $expect_features"
+fi
 
 # --- configure (only when fragments or base changed) ---
 build="$EPT_CACHE/build/$ARCH-$base_id$suffix"
@@ -195,6 +227,7 @@ KEY=$key
 BUILD_DIR=$build
 WORK_TREE=$work
 KIMAGE_FILE=$(basename "$KIMAGE")
+FEATURES="$(kernel_features "$work" "$build/.config")"
 INFO
 touch "$cell/.done"
 echo "$cell"

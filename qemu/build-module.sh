@@ -1,19 +1,25 @@
 #!/usr/bin/env bash
-# Build the epoll-torture module (top-level Kbuild, Rust in rust/) against
-# a cell's kernel build directory, as a standard external module, and print
-# the .ko path. Output goes to $EPT_CACHE/mod/<arch>-<base>, never into the
-# source tree. CLIPPY=1 runs clippy on the Rust code while building.
+# Build the epoll-torture modules (top-level Kbuild, Rust in rust/) against
+# a cell's kernel build directory, as a standard external module build, and
+# print the path of every .ko it produced, one per line (epoll_torture.ko,
+# and epoll_torture_kunit.ko when Kbuild builds the KUnit suite). Output
+# goes to $EPT_CACHE/mod/<arch>-<base>-<checkout>, never into the source
+# tree. CLIPPY=1 runs clippy on the Rust code while building.
 #
 #   build-module.sh ARCH VARIANT
+#
+# Exit: 0 built, 3 this kernel cannot take the module (its FEATURES lack
+# `module`: no kernel crate with module parameters, fs::file, Completion).
 set -euo pipefail
-EPT_STEP=module
+EPT_TAG=module
 . "$(dirname "$0")/lib.sh"
 ARCH=${1:?usage: build-module.sh ARCH VARIANT}
 VARIANT=$(variant_canon "${2:?usage: build-module.sh ARCH VARIANT}")
 cell=$("$EPT_TOP/qemu/build-kernel.sh" "$ARCH" "$VARIANT")
 load_cell "$cell"
-case "$BASE_KERNELVERSION" in
-	6.*) say "the module needs the 7.x kernel crate; base $BASE_KERNELVERSION gets no module"; exit 3 ;;
+case " ${FEATURES:-module} " in
+	*" module "*) ;;
+	*) say "the module needs the 7.x kernel crate (module parameters, fs::file, Completion); $BASE_KERNELVERSION gets no module"; exit 3 ;;
 esac
 [ -f "$EPT_TOP/Kbuild" ] || die "no Kbuild at the top of the repo"
 # One output dir per checkout, so two clones never build into the same one.
@@ -25,9 +31,14 @@ make -s -C "$BUILD_DIR" M="$EPT_TOP" MO="$out" ARCH="$(arch_get "$ARCH" KARCH)" 
 	LLVM="$LLVM_SUFFIX" ${CLIPPY:+CLIPPY=1} modules >&2
 ko="$out/epoll_torture.ko"
 [ -f "$ko" ] || die "build produced no $ko"
+# Every module this build made (modules.order lists them; a .ko left over
+# from an older Kbuild is not installed).
+mapfile -t kos < <(sed -n 's/\.o$/.ko/p' "$out/modules.order" 2>/dev/null | sed "s|^|$out/|")
+[ ${#kos[@]} -gt 0 ] || kos=("$ko")
 
 # The bindgen layout trap (toolchain notes): where Rust and C place
-# task_struct.pid and .policy must agree, or the build fails here.
+# task_struct.pid and .policy must agree, or the build fails here. Only
+# while the module reads task_struct fields itself (both symbols present).
 task_offsets() { # symbol -> "pid policy"
 	local sec val tmp
 	read -r sec val < <(llvm-objdump$LLVM_SUFFIX -t "$ko" | awk -v s="$1" '$NF == s {print $(NF-2), $1}')
@@ -37,8 +48,14 @@ task_offsets() { # symbol -> "pid policy"
 	od -An -t u8 -j $((16#$val)) -N 16 "$tmp" | xargs
 	rm -f "$tmp" "$tmp.o"
 }
-rust=$(task_offsets EPT_RUST_TASK_OFFSETS) || die "no EPT_RUST_TASK_OFFSETS in $ko"
-c=$(task_offsets ept_c_task_offsets) || die "no ept_c_task_offsets in $ko"
-[ "$rust" = "$c" ] || die "task_struct layout: Rust (bindgen) puts pid, policy at $rust but C at $c; rebuild the kernel with CONFIG_SCHEDSTATS=y"
-say "task_struct offsets agree (pid, policy at $c)"
-echo "$ko"
+rust=$(task_offsets EPT_RUST_TASK_OFFSETS || true)
+c=$(task_offsets ept_c_task_offsets || true)
+if [ -n "$rust$c" ]; then
+	[ -n "$rust" ] && [ -n "$c" ] || die "only one of EPT_RUST_TASK_OFFSETS / ept_c_task_offsets in $ko"
+	[ "$rust" = "$c" ] || die "task_struct layout: Rust (bindgen) puts pid, policy at $rust but C at $c; rebuild the kernel with CONFIG_SCHEDSTATS=y"
+	say "task_struct offsets agree (pid, policy at $c)"
+fi
+for k in "${kos[@]}"; do
+	[ -f "$k" ] || die "modules.order lists $(basename "$k") but the build left no such file"
+	echo "$k"
+done

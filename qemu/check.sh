@@ -9,7 +9,7 @@
 # Knobs: ARCHS, VARIANTS, CHECK_SELFTESTS=0 (skip the selftest boots),
 #        CHECK_612=0 (skip the 6.12 base), CHECK_DEBUG=0.
 set -uo pipefail
-EPT_STEP=check
+EPT_TAG=check
 . "$(dirname "$0")/lib.sh"
 cd "$EPT_TOP"
 ARCHS=${ARCHS:-x86_64 riscv64}

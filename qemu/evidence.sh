@@ -12,7 +12,7 @@
 #
 # Runs one VM at a time: the latency verdicts need the host's cores.
 set -uo pipefail
-EPT_STEP=evidence
+EPT_TAG=evidence
 . "$(dirname "$0")/lib.sh"
 cd "$EPT_TOP"
 ARCHS=${ARCHS:-x86_64 riscv64}

@@ -10,7 +10,7 @@
 # unpacked once into $EPT_CACHE/src/<package>_<version>/ (never modified:
 # variant patches go on a hard-linked copy, see build-kernel.sh). Writes base.env beside the tree.
 set -euo pipefail
-EPT_STEP=source
+EPT_TAG=source
 . "$(dirname "$0")/lib.sh"
 
 BASE=${1:-${BASE:-7}}

@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Build the guest initramfs for (ARCH, VARIANT) without root, with the
-# kernel's gen_init_cpio, and print its path: busybox, the module, the guest
-# programs, the kernel's epoll selftests, selftests/steps/*.sh and /init.
+# kernel's gen_init_cpio, and print its path: busybox, every module
+# build-module.sh produced (in /lib/modules/), the guest programs, the
+# kernel's epoll selftests, selftests/scenarios/*.sh and /init.
 #
 #   mkimage.sh ARCH VARIANT        (MODULE=0: an image without the module)
 set -euo pipefail
-EPT_STEP=image
+EPT_TAG=image
 . "$(dirname "$0")/lib.sh"
 ARCH=${1:?usage: mkimage.sh ARCH VARIANT}
 VARIANT=$(variant_canon "${2:?usage: mkimage.sh ARCH VARIANT}")
@@ -54,10 +55,10 @@ CONF
 }
 
 bb=$(busybox_for)
-ko=""
+kos=""
 if [ "${MODULE:-1}" = 1 ]; then
-	if ko=$("$EPT_TOP/qemu/build-module.sh" "$ARCH" "$VARIANT"); then :; else
-		rc=$?; [ $rc = 3 ] || exit $rc; ko=""
+	if kos=$("$EPT_TOP/qemu/build-module.sh" "$ARCH" "$VARIANT"); then :; else
+		rc=$?; [ $rc = 3 ] || exit $rc; kos=""
 	fi
 fi
 guest=$("$EPT_TOP/qemu/build-guest.sh" "$ARCH" "$VARIANT")
@@ -73,13 +74,13 @@ trap 'rm -f "$list" "$img.$$"' EXIT
 	done
 	echo "file /bin/busybox $bb 0755 0 0"
 	echo "file /init $EPT_TOP/qemu/guest-init.sh 0755 0 0"
-	[ -n "$ko" ] && echo "file /lib/modules/epoll_torture.ko $ko 0644 0 0"
+	for ko in $kos; do echo "file /lib/modules/$(basename "$ko") $ko 0644 0 0"; done
 	for f in "$guest"/bin/*; do [ -f "$f" ] && echo "file /bin/$(basename "$f") $f 0755 0 0"; done
 	for f in "$guest"/selftests/*; do [ -f "$f" ] && echo "file /usr/lib/epoll-selftests/$(basename "$f") $f 0755 0 0"; done
-	for f in "$EPT_TOP"/selftests/steps/*.sh; do [ -f "$f" ] && echo "file /ept/scenarios/$(basename "$f") $f 0755 0 0"; done
+	for f in "$EPT_TOP"/selftests/scenarios/*.sh; do [ -f "$f" ] && echo "file /ept/scenarios/$(basename "$f") $f 0755 0 0"; done
 	printf 'file /etc/ept-build-info %s 0644 0 0\n' "$cell/build-info.env"
 } >"$list"
 "$BUILD_DIR/usr/gen_init_cpio" "$list" | gzip -1 >"$img.$$"
 mv "$img.$$" "$img"
-say "image $(du -h "$img" | cut -f1): module=${ko:+yes}${ko:-no} guest programs=$(ls "$guest/bin" | wc -l) selftests=$(ls "$guest/selftests" | wc -l)"
+say "image $(du -h "$img" | cut -f1): modules=$(for k in $kos; do basename "$k" .ko; done | tr '\n' ' ')guest programs=$(ls "$guest/bin" | wc -l) selftests=$(ls "$guest/selftests" | wc -l)"
 echo "$img"

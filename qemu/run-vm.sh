@@ -1,37 +1,50 @@
 #!/usr/bin/env bash
 # Boot one (ARCH, VARIANT) guest: exactly 2 vCPUs, no network, the serial
-# console on stdio.
+# console on stdio. Everything about the arch (QEMU binary, machine,
+# firmware, CPU, console, command line) comes from qemu/arch/ARCH.conf.
 #
-#   run-vm.sh ARCH VARIANT [--steps FILE] [--deadline SEC] [--log FILE]
+#   run-vm.sh ARCH VARIANT [--plan FILE] [--deadline SEC] [--log FILE]
 #             [--idle SEC] [--append ARGS] [--no-build]
 #
-# Without --steps: an interactive shell (Ctrl-A x quits QEMU).
-# With --steps: FILE runs as /ept/steps.sh in the guest, which then powers
-# off. The console is logged with host elapsed time per line
-# ("[+0012.345] line"). After --deadline seconds (default 600), or after
-# --idle seconds without console output, the host asks the guest for its
-# blocked tasks (SysRq-w, then SysRq-t) over the serial line, waits a
-# little, kills QEMU and exits 124 (HANG); the log is kept.
-# Exit: 0 the guest powered off, 124 hang, 1 harness error.
+# Without --plan: an interactive shell (Ctrl-A x quits QEMU).
+# With --plan (old name: --steps): FILE runs as /ept/plan.sh in the guest,
+# which then powers off. `ept run` generates plans; a plan announces each
+# run's own deadline in a comment line
+#     # ept-run-deadline scenario=S repeat=N seconds=SEC
+# and brackets each run on the console with
+#     EPT: run begin scenario=S repeat=N ... EPT: run end scenario=S repeat=N rc=R
+# The console is logged with host elapsed time per line ("[+0012.345] line").
+# After --deadline seconds for the whole boot (default 600), after a run's
+# own deadline, or after --idle seconds without console output, the host
+# asks the guest for its blocked tasks (SysRq-w, then SysRq-t) over the
+# serial line, waits a little, kills QEMU and exits 124 (HANG); the log is
+# kept. The host's load is noted at the start and at the end (also on the
+# HANG path, before the kill):
+#     # host: load start loadavg=a,b,c ncpu=N
+#     # host: load end loadavg=a,b,c wall_s=W qemu_cpu_s=C vcpu_wait_s=V
+# (qemu_cpu_s: utime+stime of QEMU; vcpu_wait_s: run-queue wait summed over
+# QEMU's threads, /proc/PID/task/*/schedstat field 2.)
+# Exit: 0 the guest powered off after its plan, 124 hang, 1 harness error.
 set -euo pipefail
-EPT_STEP=vm
+EPT_TAG=vm
 . "$(dirname "$0")/lib.sh"
-ARCH=${1:?usage: run-vm.sh ARCH VARIANT [--steps FILE] [--deadline SEC] [--log FILE]}
-VARIANT=$(variant_canon "${2:?usage: run-vm.sh ARCH VARIANT ...}")
+usage="usage: run-vm.sh ARCH VARIANT [--plan FILE] [--deadline SEC] [--log FILE] [--idle SEC] [--append ARGS] [--no-build]"
+ARCH=${1:?$usage}
+VARIANT=$(variant_canon "${2:?$usage}")
 shift 2
-steps="" deadline=600 idle=0 log="" append="" build=1
+plan="" deadline=600 idle=0 log="" append="" build=1
 while [ $# -gt 0 ]; do
 	case "$1" in
-	--steps) steps=$(realpath -e "$2") || die "--steps: no such file $2"; shift 2 ;;
+	--plan|--steps) plan=$(realpath -e "$2") || die "$1: no such file $2"; shift 2 ;;
 	--deadline) deadline=$2; shift 2 ;;
 	--idle) idle=$2; shift 2 ;;
 	--log) log=$2; shift 2 ;;
 	--append) append=$2; shift 2 ;;
 	--no-build) build=0; shift ;;
-	*) die "unknown option $1" ;;
+	*) die "unknown option $1 ($usage)" ;;
 	esac
 done
-EPT_STEP="vm $ARCH/$VARIANT"
+EPT_TAG="vm $ARCH/$VARIANT"
 
 if [ $build = 1 ]; then
 	img=$("$EPT_TOP/qemu/mkimage.sh" "$ARCH" "$VARIANT")
@@ -55,25 +68,29 @@ fi
 
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-if [ -n "$steps" ]; then
-	mkdir -p "$tmp/ept"
-	printf 'dir /ept 0755 0 0\nfile /ept/steps.sh %s 0755 0 0\n' "$steps" >"$tmp/list"
-	"$BUILD_DIR/usr/gen_init_cpio" "$tmp/list" | gzip -1 >"$tmp/steps.cpio.gz"
+if [ -n "$plan" ]; then
+	printf 'dir /ept 0755 0 0\nfile /ept/plan.sh %s 0755 0 0\n' "$plan" >"$tmp/list"
+	"$BUILD_DIR/usr/gen_init_cpio" "$tmp/list" | gzip -1 >"$tmp/plan.cpio.gz"
 	# The kernel unpacks concatenated archives in order.
-	cat "$img" "$tmp/steps.cpio.gz" >"$tmp/initrd"
+	cat "$img" "$tmp/plan.cpio.gz" >"$tmp/initrd"
 	img="$tmp/initrd"
 fi
 
 cmdline="console=$CONSOLE $CMDLINE_ARCH panic=-1 loglevel=7 sysrq_always_enabled $append"
-qemu=("$QEMU" $QEMU_MACHINE $accel -smp 2 -m 1024 -nographic -no-reboot
+qemu=("$QEMU" $QEMU_MACHINE $QEMU_FIRMWARE $accel -smp 2 -m 1024 -nographic -no-reboot
 	-nic none -kernel "$cell/$(basename "$KIMAGE")" -initrd "$img" -append "$cmdline"
 	-pidfile "$tmp/qemu.pid")
-[ "$ARCH" = riscv64 ] && qemu+=(-bios default)
 
-if [ -z "$steps" ]; then
+if [ -z "$plan" ]; then
 	say "interactive $ARCH/$VARIANT ($BASE_PKG $BASE_DEB_VERSION, ep->lock $LOCK_TYPE); Ctrl-A x quits"
 	exec "${qemu[@]}"
 fi
+
+# Each run's own deadline, from the plan: "scenario repeat" -> seconds.
+declare -A run_deadline=()
+while read -r s r sec; do
+	run_deadline["$s $r"]=$sec
+done < <(sed -nE 's/^# ept-run-deadline scenario=([^ ]+) repeat=([0-9]+) seconds=([0-9]+).*/\1 \2 \3/p' "$plan")
 
 [ -n "$log" ] || log="$EPT_TOP/out/logs/$ARCH-$VARIANT-$(date +%Y%m%d-%H%M%S).log"
 mkdir -p "$(dirname "$log")"
@@ -81,7 +98,7 @@ mkdir -p "$(dirname "$log")"
 	echo "# epoll-torture console log"
 	sed 's/^/# /' "$cell/build-info.env"
 	echo "# qemu: ${qemu[*]}"
-	echo "# deadline=$deadline idle=$idle steps=$(basename "$steps")"
+	echo "# deadline=$deadline idle=$idle plan=$(basename "$plan")"
 } >"$log"
 
 # Timestamp each console line with host elapsed time (EPOCHREALTIME, bash 5).
@@ -93,42 +110,86 @@ stamp() {
 		printf '[+%04d.%03d] %s\n' $((e / 1000000)) $((e / 1000 % 1000)) "$line"
 	done
 }
+
+# The host's load: loadavg, and QEMU's CPU time and run-queue wait, sampled
+# every second while QEMU lives (its /proc entry is gone once it exits).
+loadavg() { cut -d' ' -f1-3 /proc/loadavg | tr ' ' ,; }
+qemu_pid="" cpu_ticks=0 wait_ns=0
+sample() {
+	[ -n "$qemu_pid" ] || qemu_pid=$(cat "$tmp/qemu.pid" 2>/dev/null) || return 0
+	local st w
+	st=$(cat "/proc/$qemu_pid/stat" 2>/dev/null) || return 0
+	w=$(cat /proc/"$qemu_pid"/task/*/schedstat 2>/dev/null | awk '{ s += $2; n++ } END { if (n) printf "%d", s }')
+	[ -n "$w" ] || return 0
+	st=${st##*) }
+	set -- $st
+	cpu_ticks=$(( ${12} + ${13} )) wait_ns=$w
+}
+load_end() {
+	awk -v l="$(loadavg)" -v w="$(( ${EPOCHREALTIME/./} - t0_us ))" -v c="$cpu_ticks" \
+		-v hz="$(getconf CLK_TCK)" -v n="$wait_ns" 'BEGIN {
+		printf "# host: load end loadavg=%s wall_s=%.1f qemu_cpu_s=%.1f vcpu_wait_s=%.1f\n", l, w / 1e6, c / hz, n / 1e9 }' >>"$log"
+}
+
 mkfifo "$tmp/in"
+t0_us=${EPOCHREALTIME/./}
 "${qemu[@]}" <"$tmp/in" 2>&1 | stamp >>"$log" &
 pipe_pid=$!
 exec 8>"$tmp/in"    # QEMU's stdin stays open so we can type SysRq into it
+echo "# host: load start loadavg=$(loadavg) ncpu=$(nproc)" >>"$log"
 start=$(date +%s)
-hung=0 last_size=0 last_change=$start
+hung=0 last_size=0 last_change=$start why=""
+cur="" cur_start=$start
 say "booting, log $log (deadline ${deadline}s)"
 while kill -0 $pipe_pid 2>/dev/null; do
 	sleep 1
+	sample
 	now=$(date +%s)
 	size=$(stat -c %s "$log")
-	[ "$size" != "$last_size" ] && { last_size=$size; last_change=$now; }
-	if [ $((now - start)) -ge "$deadline" ] || { [ "$idle" -gt 0 ] && [ $((now - last_change)) -ge "$idle" ]; }; then
-		hung=1; break
+	if [ "$size" != "$last_size" ]; then
+		last_size=$size; last_change=$now
+		# The run in progress: the last run marker on the console.
+		m=$(grep -a -oE 'EPT: run (begin|end) scenario=[^ ]+ repeat=[0-9]+' "$log" | tail -n1 || true)
+		if [ "$m" != "$cur" ]; then cur=$m; cur_start=$now; fi
+	fi
+	if [ $((now - start)) -ge "$deadline" ]; then
+		hung=1; why="deadline ${deadline}s"; break
+	fi
+	if [ "$idle" -gt 0 ] && [ $((now - last_change)) -ge "$idle" ]; then
+		hung=1; why="no console output for ${idle}s"; break
+	fi
+	if [[ $cur == "EPT: run begin "* ]]; then
+		set -- $cur
+		s=${4#scenario=} r=${5#repeat=}
+		rd=${run_deadline["$s $r"]:-}
+		if [ -n "$rd" ] && [ $((now - cur_start)) -ge "$rd" ]; then
+			hung=1; why="run deadline ${rd}s of scenario=$s repeat=$r"; break
+		fi
 	fi
 done
 if [ $hung = 1 ]; then
-	why="deadline ${deadline}s"; [ $((now - start)) -lt "$deadline" ] && why="no console output for ${idle}s"
 	echo "# host: $why reached after $((now - start))s: asking for SysRq-w and SysRq-t" >>"$log"
 	# QEMU's serial mux sends a BREAK on Ctrl-A b; the next key is the SysRq.
 	printf '\001b' >&8; sleep 1; printf 'w' >&8; sleep 8
 	printf '\001b' >&8; sleep 1; printf 't' >&8; sleep 12
+	sample
+	load_end
 	echo "# host: HANG: killing QEMU after $(( $(date +%s) - start ))s" >>"$log"
-	kill "$(cat "$tmp/qemu.pid" 2>/dev/null)" 2>/dev/null || true
+	[ -n "$qemu_pid" ] || qemu_pid=$(cat "$tmp/qemu.pid" 2>/dev/null || true)
+	kill "$qemu_pid" 2>/dev/null || true
 	sleep 1
-	kill -9 "$(cat "$tmp/qemu.pid" 2>/dev/null)" 2>/dev/null || true
+	kill -9 "$qemu_pid" 2>/dev/null || true
 	wait $pipe_pid 2>/dev/null || true
 	say "HANG ($why); log kept: $log"
 	exit 124
 fi
 wait $pipe_pid || true
 exec 8>&-
+load_end
 echo "# host: QEMU exited after $(( $(date +%s) - start ))s" >>"$log"
-if grep -q 'EPT: steps end' "$log"; then
+if grep -aqE 'EPT: (plan|steps) end' "$log"; then
 	say "guest powered off after $(( $(date +%s) - start ))s; log $log"
 	exit 0
 fi
-say "guest exited without finishing its steps; log $log"
+say "guest exited without finishing its plan; log $log"
 exit 1

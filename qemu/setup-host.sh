@@ -47,16 +47,27 @@ ensure_pkgs() {
 	fi
 }
 
+# Per-arch needs, from qemu/arch/*.conf (one description per arch).
+TOP=$(cd "$(dirname "$0")/.." && pwd)
+arch_all() { # KEY: the values of KEY over every arch, blank-separated, deduplicated
+	local f
+	for f in "$TOP"/qemu/arch/*.conf; do ( . "$f"; eval "printf '%s\n' \${$1-}" ); done |
+		tr ' ' '\n' | awk 'NF && !seen[$0]++' | tr '\n' ' '
+}
+
 ensure_qemu() {
-	if qemu-system-x86_64 --version 2>/dev/null | grep -q 'version 1[0-9]' &&
-	   qemu-system-riscv64 --version >/dev/null 2>&1; then
-		step "qemu 10 present"
+	local bins=$(arch_all QEMU) debs=$(arch_all QEMU_DEB) b ok=1
+	for b in $bins; do
+		"$b" --version 2>/dev/null | grep -q 'version 1[0-9]' || ok=0
+	done
+	if [ $ok = 1 ]; then
+		step "qemu 10 present ($bins)"
 		return
 	fi
-	step "apt-get install -t bookworm-backports qemu-system-x86 qemu-system-misc"
+	step "apt-get install -t bookworm-backports $debs"
 	apt_update
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-		-t bookworm-backports qemu-system-x86 qemu-system-misc >/dev/null
+		-t bookworm-backports $debs >/dev/null
 }
 
 ensure_rust() {
@@ -70,7 +81,7 @@ ensure_rust() {
 		rustup component list --installed 2>/dev/null | grep -q "^$c" || { step "rustup component add $c"; rustup component add "$c"; }
 	done
 	local t
-	for t in x86_64-unknown-linux-musl riscv64gc-unknown-linux-gnu; do
+	for t in $(arch_all RUST_TARGET); do
 		if rustup target list --installed | grep -qx "$t"; then
 			step "rust target $t present"
 		else
@@ -88,8 +99,8 @@ ensure_rust() {
 need_root
 ensure_suites
 ensure_pkgs build-essential flex bison bc libelf-dev libssl-dev cpio rsync \
-	clang-19 lld-19 llvm-19 libclang-19-dev gcc-riscv64-linux-gnu libc6-dev-riscv64-cross \
-	busybox-static musl-tools debian-archive-keyring patch python3 kmod
+	clang-19 lld-19 llvm-19 libclang-19-dev busybox-static debian-archive-keyring patch python3 kmod \
+	$(arch_all CROSS_PKGS)
 ensure_qemu
 ensure_rust
 step "host set-up complete"

@@ -7,6 +7,7 @@ pub mod judge;
 pub mod log;
 pub mod report;
 pub mod runner;
+pub mod runs_shim;
 pub mod stats;
 pub mod svg;
 pub mod sysrq;

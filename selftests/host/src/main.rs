@@ -2,7 +2,7 @@
 
 use ept_host::data::{canon_variant, Expectations, Scenarios, Verdict};
 use ept_host::report::{Report, Run};
-use ept_host::runner::{self, Cell, RunOpts};
+use ept_host::runner::{self, RunOpts};
 use ept_host::{compare, judge, write_outputs};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -11,20 +11,29 @@ const HELP: &str = "\
 ept - epoll-torture host tool: run the VM matrix, judge console logs, report
 
 USAGE:
-  ept run [OPTIONS]                     boot one VM per (arch, variant, scenario, repeat)
-  ept judge [OPTIONS] LOG...            judge console logs: verdict + evidence
+  ept run [OPTIONS]                     build, boot and judge the matrix (a cell's runs share boots)
+  ept judge [OPTIONS] LOG...            judge console logs: a verdict + evidence per run
+  ept defaults [SET] KEY                a default list from scenarios.json: KEY = archs,
+                                        variants or scenarios; SET = run (default), quick,
+                                        check or evidence
   ept report [--in FILE] [--out DIR]    render report.md + SVG plots from report.json
   ept compare [--report FILE] VAR_A VAR_B   two variants of one report
   ept compare A.json B.json             the same cells in two reports
   ept merge [--out DIR] REPORT.json...  combine shard reports and re-render
 
 run options:
-  --archs LIST         default \"x86_64 riscv64\" (lists: comma or blank separated)
-  --variants LIST      default \"spinlock rwlock lockless\"; aliases patched=spinlock,
+  --archs LIST         default: `ept defaults archs` (lists: comma or blank separated)
+  --variants LIST      default: `ept defaults variants`; aliases patched=spinlock,
                        unpatched=rwlock
-  --scenarios LIST     default from scenarios.json (smoke inversion stall throughput
-                       epoll-selftests cfs-stall; also soak, hung-task, cycles, debug-load)
-  --repeat N           boots per cell (default 1)
+  --scenarios LIST     default: `ept defaults scenarios` (scenarios.json knows more:
+                       kunit, soak, hung-task, cycles, debug-load)
+  --repeat N           runs per scenario (default: the scenario's `repeats`, 1)
+  --isolate            one boot per run (default: a cell's shareable runs of one
+                       repeat index share a boot, hang-prone last); also ISOLATE=1
+  --pack N             runs of N consecutive repeat indices share a boot (default 1)
+  --force              also run what the kernel's FEATURES say cannot apply
+                       (NOT_APPLICABLE otherwise); also FORCE=1
+  --params \"K=V ...\"   extra module parameters for every module run ($EPT_PARAMS)
   --duration S         DURATION=S in the guest (soak); added to the deadline of
                        scenarios that use it
   --jobs N             VMs in parallel (default 1; the guests have 2 vCPUs each)
@@ -33,7 +42,7 @@ run options:
   --patches LIST       passed to qemu/*.sh as PATCHES (comma-separated files)
   --out DIR            report directory (default out/report)
   --logs DIR           console logs (default out/logs)
-  --deadline S         override every scenario's host deadline
+  --deadline S         override every run's host deadline
 common options:
   --expectations FILE  instead of the built-in selftests/host/expectations.json
   --scenarios-file FILE  instead of the built-in selftests/host/scenarios.json
@@ -47,8 +56,10 @@ judge options:
                        same arch and base: a known emulation failure excuses a
                        test only if the baseline failed it too
 
-Verdicts (highest wins): CRASH > HANG > STALL > INVERSION > ERROR > FAIL > PASS;
-UNAVAILABLE = the variant has no patches for this base (not a failure).
+Verdicts (highest wins): CRASH > HANG > STALL > LOST_WAKEUP > FALSE_NEGATIVE >
+INVERSION > ERROR > FAIL > PASS; NOT_APPLICABLE = the scenario's mechanism is
+absent from this kernel (from its FEATURES), UNAVAILABLE = the variant has no
+patches for this base (neither is a failure).
 
 Exit status: 0 every run meets its expected verdict, 1 some do not,
 2 usage error, 3 infrastructure error (an ERROR run, a build failure, an
@@ -164,17 +175,28 @@ fn parse_num<T: std::str::FromStr>(name: &str, v: Option<String>) -> Result<Opti
 fn cmd_run(mut a: Args) -> Result<i32, Fail> {
     let (scen, exp) = load_data(&mut a)?;
     let o = |a: &mut Args, n: &str| a.opt(n).map_err(Fail::Usage);
-    let archs = list(&o(&mut a, "--archs")?.unwrap_or_else(|| "x86_64 riscv64".into()));
-    let variants: Vec<String> =
-        list(&o(&mut a, "--variants")?.unwrap_or_else(|| "spinlock rwlock lockless".into()))
-            .iter()
-            .map(|v| canon_variant(v).to_string())
-            .collect();
+    let dflt = |k: &str| scen.default_list("run", k).map_err(Fail::Usage);
+    let archs = match o(&mut a, "--archs")? {
+        Some(s) => list(&s),
+        None => dflt("archs")?,
+    };
+    let variants: Vec<String> = match o(&mut a, "--variants")? {
+        Some(s) => list(&s),
+        None => dflt("variants")?,
+    }
+    .iter()
+    .map(|v| canon_variant(v).to_string())
+    .collect();
     let scenarios = match o(&mut a, "--scenarios")? {
         Some(s) => list(&s),
-        None => scen.default.clone(),
+        None => dflt("scenarios")?,
     };
-    let repeat: u32 = parse_num("--repeat", o(&mut a, "--repeat")?)?.unwrap_or(1);
+    let env_on = |k: &str| std::env::var(k).is_ok_and(|v| v == "1");
+    let isolate = a.flag(&["--isolate"]) || env_on("ISOLATE");
+    let force = a.flag(&["--force"]) || env_on("FORCE");
+    let pack: u32 = parse_num("--pack", o(&mut a, "--pack")?)?.unwrap_or(1);
+    let params = o(&mut a, "--params")?;
+    let repeat: Option<u32> = parse_num("--repeat", o(&mut a, "--repeat")?)?;
     let duration: Option<u64> = parse_num("--duration", o(&mut a, "--duration")?)?;
     let jobs: usize = parse_num("--jobs", o(&mut a, "--jobs")?)?.unwrap_or(1);
     let deadline: Option<u64> = parse_num("--deadline", o(&mut a, "--deadline")?)?;
@@ -192,8 +214,14 @@ fn cmd_run(mut a: Args) -> Result<i32, Fail> {
     if !rest.is_empty() {
         return usage(format!("run: unexpected argument {}", rest[0]));
     }
-    if archs.is_empty() || variants.is_empty() || scenarios.is_empty() || repeat == 0 || jobs == 0 {
-        return usage("run: empty --archs/--variants/--scenarios or zero --repeat/--jobs");
+    if archs.is_empty()
+        || variants.is_empty()
+        || scenarios.is_empty()
+        || repeat == Some(0)
+        || jobs == 0
+        || pack == 0
+    {
+        return usage("run: empty --archs/--variants/--scenarios or zero --repeat/--jobs/--pack");
     }
     for s in &scenarios {
         if !scen.is_known(s) {
@@ -226,6 +254,10 @@ fn cmd_run(mut a: Args) -> Result<i32, Fail> {
         out: out.clone(),
         logs,
         deadline,
+        isolate,
+        force,
+        pack,
+        params,
     };
     let runs = runner::run_matrix(&opts, &scen, &exp);
     let rep = Report::new(runs, shard.map(|(i, n)| format!("{i}/{n}")));
@@ -333,42 +365,21 @@ fn cmd_judge(mut a: Args) -> Result<i32, Fail> {
     let mut runs = Vec::new();
     let mut infra = false;
     for p in &logs {
-        let text = match std::fs::read(p) {
-            Ok(t) => String::from_utf8_lossy(&t).to_string(),
-            Err(e) => {
-                eprintln!("ept: {p}: {e}");
-                infra = true;
-                continue;
-            }
+        let hints = runner::LogHints {
+            arch: arch.clone(),
+            variant: variant.clone(),
+            scenario: sc.clone(),
+            baseline: baseline.clone(),
+            boot: None,
         };
-        let log = ept_host::log::ConsoleLog::parse(&text);
-        let scenario = sc
-            .clone()
-            .or_else(|| judge::guess_scenario(&log, p, &scen.names()))
-            .unwrap_or_else(|| "unknown".into());
-        let cell = Cell {
-            arch: arch
-                .clone()
-                .or_else(|| log.header.get("ARCH").cloned())
-                .unwrap_or_else(|| "?".into()),
-            variant: canon_variant(
-                &variant
-                    .clone()
-                    .or_else(|| log.header.get("VARIANT").cloned())
-                    .unwrap_or_else(|| "?".into()),
-            )
-            .to_string(),
-            scenario: scenario.clone(),
-            repeat: 1,
-        };
-        let mut spec = scen.spec(&scenario);
-        spec.baseline_failures = baseline.clone();
-        match runner::run_from_log(&cell, Path::new(p), &spec, &exp) {
-            Ok((r, _)) => {
-                if !json {
-                    print_run(&r, quiet);
+        match runner::runs_from_log(Path::new(p), &hints, &scen, &exp) {
+            Ok(rs) => {
+                for r in rs {
+                    if !json {
+                        print_run(&r, quiet);
+                    }
+                    runs.push(r);
                 }
-                runs.push(r);
             }
             Err(e) => {
                 eprintln!("ept: {e}");
@@ -387,6 +398,21 @@ fn cmd_judge(mut a: Args) -> Result<i32, Fail> {
         write_outputs(&rep, Path::new(&o)).map_err(Fail::Infra)?;
     }
     Ok(if infra { 3 } else { rep.exit_code() })
+}
+
+fn cmd_defaults(mut a: Args) -> Result<i32, Fail> {
+    let (scen, _) = load_data(&mut a)?;
+    let rest = a.rest().map_err(Fail::Usage)?;
+    let (set, key) = match rest.as_slice() {
+        [k] => ("run", k.as_str()),
+        [s, k] => (s.as_str(), k.as_str()),
+        _ => return usage("defaults: give [SET] KEY (e.g. `ept defaults check archs`)"),
+    };
+    println!(
+        "{}",
+        scen.default_list(set, key).map_err(Fail::Usage)?.join(" ")
+    );
+    Ok(0)
 }
 
 fn default_report() -> PathBuf {
@@ -494,6 +520,7 @@ fn main() -> ExitCode {
         "report" => cmd_report(args),
         "compare" => cmd_compare(args),
         "merge" => cmd_merge(args),
+        "defaults" => cmd_defaults(args),
         other => usage(format!("unknown subcommand {other} (see ept --help)")),
     };
     match r {

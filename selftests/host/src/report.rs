@@ -32,6 +32,10 @@ pub struct Run {
     #[serde(default)]
     pub build: BTreeMap<String, String>,
     pub log: Option<String>,
+    /// The boot the run shared with the cell's other runs (`ept run`).
+    #[serde(default)]
+    pub boot: Option<String>,
+    /// Host seconds of the run (run begin to run end), or of the boot.
     pub elapsed_s: f64,
     /// run-vm.sh's exit status (None when it did not run).
     pub vm_rc: Option<i32>,
@@ -565,6 +569,7 @@ mod tests {
             metrics: Metrics::default(),
             build: [("BASE_KERNELVERSION".to_string(), base.to_string())].into(),
             log: None,
+            boot: None,
             elapsed_s: 1.0,
             vm_rc: Some(0),
         }

@@ -1,8 +1,17 @@
-//! `ept run`: build each (arch, variant) once, then boot one VM per
-//! (scenario, repeat) cell, judge its console log, and write the report.
+//! `ept run`: build each (arch, variant) once, then boot the cell's runs,
+//! judge each run from its boot's console log, and write the report.
+//!
+//! A *run* is one execution of a scenario (scenario + repeat index). The
+//! runs of a cell (arch, variant) that may share a boot (`share_boot` in
+//! scenarios.json) and have the same repeat index go into one boot, in the
+//! scenarios' `order` (hang-prone last); `--isolate` gives every run its own
+//! boot. A run whose `needs` the kernel's FEATURES do not meet is
+//! NOT_APPLICABLE without a boot (`--force` runs it anyway). Runs that never
+//! started because an earlier run of their boot hung are re-queued in a new
+//! boot.
 
-use crate::data::{canon_variant, meets, Expectations, ScenarioSpec, Scenarios, Verdict};
-use crate::judge::{judge, Finding, Judgement};
+use crate::data::{canon_variant, meets, unmet_need, Expectations, Scenarios, Verdict};
+use crate::judge::Finding;
 use crate::log::ConsoleLog;
 use crate::report::Run;
 use std::collections::{BTreeMap, VecDeque};
@@ -18,7 +27,8 @@ pub struct RunOpts {
     pub archs: Vec<String>,
     pub variants: Vec<String>,
     pub scenarios: Vec<String>,
-    pub repeat: u32,
+    /// Runs per cell; `None`: each scenario's `repeats`.
+    pub repeat: Option<u32>,
     pub duration: Option<u64>,
     pub jobs: usize,
     /// (i, n), 1 <= i <= n.
@@ -27,9 +37,19 @@ pub struct RunOpts {
     pub patches: Option<String>,
     pub out: PathBuf,
     pub logs: PathBuf,
+    /// Overrides every run's deadline.
     pub deadline: Option<u64>,
+    /// One boot per run (`--isolate`, ISOLATE=1).
+    pub isolate: bool,
+    /// Run what the kernel's features say cannot apply (`--force`, FORCE=1).
+    pub force: bool,
+    /// Repeat indices that share one boot (`--pack N`, default 1).
+    pub pack: u32,
+    /// Extra module parameters for every module run (`--params`, $EPT_PARAMS).
+    pub params: Option<String>,
 }
 
+/// A planned run: (arch, variant, scenario, repeat).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Cell {
     pub arch: String,
@@ -47,18 +67,20 @@ impl Cell {
     }
 }
 
-/// The full cell list in a fixed order (arch, variant, scenario, repeat).
+/// The full run list in a fixed order (arch, variant, scenario, repeat).
+/// `repeat`: runs per scenario (`None`: the scenario's own `repeats`).
 pub fn cells(
     archs: &[String],
     variants: &[String],
     scenarios: &[String],
-    repeat: u32,
+    repeat: Option<u32>,
+    scen: &Scenarios,
 ) -> Vec<Cell> {
     let mut v = Vec::new();
     for a in archs {
         for var in variants {
             for s in scenarios {
-                for r in 1..=repeat {
+                for r in 1..=repeat.unwrap_or_else(|| scen.spec(s).repeats) {
                     v.push(Cell {
                         arch: a.clone(),
                         variant: canon_variant(var).to_string(),
@@ -98,35 +120,143 @@ pub fn parse_shard(s: &str) -> Result<(usize, usize), String> {
     Ok((i, n))
 }
 
-/// The steps file for a cell: runs the scenario's script with env knobs.
-pub fn steps_text(cell: &Cell, duration: Option<u64>) -> String {
+/// One VM boot: runs of one (arch, variant), in plan order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Boot {
+    pub id: String,
+    pub arch: String,
+    pub variant: String,
+    pub runs: Vec<Cell>,
+}
+
+/// Group runs into boots: per (arch, variant), the shareable runs of the
+/// same repeat index (or of `pack` consecutive indices) share a boot, in
+/// the scenarios' order (then repeat); every other run, and every run with
+/// `isolate`, gets its own boot. Boots keep the order of their first run.
+pub fn plan_boots(runs: &[Cell], scen: &Scenarios, isolate: bool, pack: u32) -> Vec<Boot> {
+    let pack = pack.max(1);
+    let mut boots: Vec<Boot> = Vec::new();
+    let mut shared: BTreeMap<(String, String, u32), usize> = BTreeMap::new();
+    for c in runs {
+        let spec = scen.spec(&c.scenario);
+        if isolate || !spec.share_boot {
+            boots.push(Boot {
+                id: c.id(),
+                arch: c.arch.clone(),
+                variant: c.variant.clone(),
+                runs: vec![c.clone()],
+            });
+            continue;
+        }
+        let group = (c.repeat - 1) / pack;
+        let key = (c.arch.clone(), c.variant.clone(), group);
+        let k = *shared.entry(key).or_insert_with(|| {
+            let (lo, hi) = (group * pack + 1, group * pack + pack);
+            let rs = if pack == 1 {
+                format!("r{lo}")
+            } else {
+                format!("r{lo}-{hi}")
+            };
+            boots.push(Boot {
+                id: format!("{}-{}-{rs}", c.arch, c.variant),
+                arch: c.arch.clone(),
+                variant: c.variant.clone(),
+                runs: vec![],
+            });
+            boots.len() - 1
+        });
+        boots[k].runs.push(c.clone());
+    }
+    for b in &mut boots {
+        b.runs
+            .sort_by_key(|c| (scen.spec(&c.scenario).order, c.repeat));
+    }
+    boots
+}
+
+/// The run's host deadline.
+fn run_deadline(o: &RunOpts, scen: &Scenarios, c: &Cell) -> u64 {
+    o.deadline
+        .unwrap_or_else(|| scen.spec(&c.scenario).run_deadline(o.duration))
+}
+
+/// The boot's host deadline: its runs' deadlines plus the boot allowance.
+pub fn boot_deadline(o: &RunOpts, scen: &Scenarios, b: &Boot) -> u64 {
+    scen.boot_allowance_s + b.runs.iter().map(|c| run_deadline(o, scen, c)).sum::<u64>()
+}
+
+fn sh_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "'\\''"))
+}
+
+/// The plan of a boot, `/ept/plan.sh` in the guest (busybox sh): each run
+/// in a subshell between `EPT: run begin/end` markers, with its deadline in
+/// a comment line for run-vm.sh. Exits with the last failing run's status.
+pub fn plan_text(b: &Boot, scen: &Scenarios, o: &RunOpts) -> String {
     let mut s = format!(
-        "# generated by `ept run` for {id}\nexport EPT_CELL={id} EPT_ARCH={a} EPT_VARIANT={v} EPT_SCENARIO={sc} EPT_REPEAT={r}\n",
-        id = cell.id(),
-        a = cell.arch,
-        v = cell.variant,
-        sc = cell.scenario,
-        r = cell.repeat
+        "#!/bin/sh\n# /ept/plan.sh, generated by `ept run` for boot {id} ({a}/{v}): {list}\n",
+        id = b.id,
+        a = b.arch,
+        v = b.variant,
+        list = b
+            .runs
+            .iter()
+            .map(|c| format!("{} r{}", c.scenario, c.repeat))
+            .collect::<Vec<_>>()
+            .join(", ")
     );
-    if let Some(d) = duration {
+    for c in &b.runs {
+        s.push_str(&format!(
+            "# ept-run-deadline scenario={} repeat={} seconds={}\n",
+            c.scenario,
+            c.repeat,
+            run_deadline(o, scen, c)
+        ));
+    }
+    s.push_str(&format!(
+        "export EPT_ARCH={} EPT_VARIANT={} EPT_BOOT={}\n",
+        b.arch, b.variant, b.id
+    ));
+    if let Some(d) = o.duration {
         s.push_str(&format!("export DURATION={d}\n"));
+    }
+    if let Some(p) = o.params.as_deref().filter(|p| !p.trim().is_empty()) {
+        s.push_str(&format!("export EPT_PARAMS={}\n", sh_quote(p)));
     }
     // Opt-in long-timeout reruns of timed-out kernel selftests (slow: up to
     // the long timeout per test under TCG).
     if std::env::var("SELFTEST_RERUN").is_ok_and(|v| v == "1") {
         s.push_str("export EPT_SELFTEST_RERUN=1\n");
     }
-    s.push_str(&format!("sh /ept/scenarios/{}.sh\n", cell.scenario));
+    s.push_str("prc=0\n");
+    for c in &b.runs {
+        let spec = scen.spec(&c.scenario);
+        s.push_str(&format!(
+            "\necho \"EPT: run begin scenario={sc} repeat={r}\"\n(\nexport EPT_SCENARIO={sc} EPT_REPEAT={r}\n",
+            sc = c.scenario,
+            r = c.repeat
+        ));
+        for (k, v) in &spec.env {
+            s.push_str(&format!("export {k}={}\n", sh_quote(v)));
+        }
+        if spec.housekeeping {
+            s.push_str(". /ept/scenarios/housekeeping.sh\n");
+        }
+        for l in &spec.setup {
+            s.push_str(l);
+            s.push('\n');
+        }
+        s.push_str(&spec.command_line());
+        s.push_str(&format!(
+            "\n)\nrc=$?\necho \"EPT: run end scenario={} repeat={} rc=$rc\"\n[ $rc = 0 ] || prc=$rc\n",
+            c.scenario, c.repeat
+        ));
+    }
+    s.push_str("exit $prc\n");
     s
 }
 
-fn error_run(
-    cell: &Cell,
-    expected: Vec<Verdict>,
-    verdict: Verdict,
-    reason: String,
-    log: Option<String>,
-) -> Run {
+fn error_run(cell: &Cell, expected: Vec<Verdict>, verdict: Verdict, reason: String) -> Run {
     Run {
         cell: cell.id(),
         arch: cell.arch.clone(),
@@ -147,29 +277,75 @@ fn error_run(
         notes: vec![],
         metrics: Default::default(),
         build: BTreeMap::new(),
-        log,
+        log: None,
+        boot: None,
         elapsed_s: 0.0,
         vm_rc: None,
     }
 }
 
-/// Judge a log file into a Run (also used by `ept judge`).
-pub fn run_from_log(
-    cell: &Cell,
+/// The judged runs of a log: (scenario, repeat, run seconds, Judgement).
+/// The one place that calls the judge on a log.
+fn judge_log(
+    log: &ConsoleLog,
+    scen: &Scenarios,
+    fallback: &str,
+    baseline: Option<&BTreeMap<String, String>>,
+) -> Vec<(String, u32, Option<f64>, crate::judge::Judgement)> {
+    // TEMP until the judge branch lands: its judge::judge_runs() replaces
+    // the shim (and gives scenario and repeat in each Judgement).
+    crate::runs_shim::judge_runs_with(log, scen, fallback, baseline)
+        .into_iter()
+        .map(|r| (r.scenario, r.repeat, r.run_s, r.judgement))
+        .collect()
+}
+
+/// What `ept judge` and `ept run` know about a log beyond its text.
+#[derive(Debug, Clone, Default)]
+pub struct LogHints {
+    pub arch: Option<String>,
+    pub variant: Option<String>,
+    /// The scenario of a log without run markers.
+    pub scenario: Option<String>,
+    /// The unmodified kernel's selftest failures (`ept judge --baseline`).
+    pub baseline: Option<BTreeMap<String, String>>,
+    pub boot: Option<String>,
+}
+
+/// Judge a console log into one Run per run it shows (one when it has no
+/// run markers). Used by `ept judge` and `ept run`.
+pub fn runs_from_log(
     path: &Path,
-    spec: &ScenarioSpec,
+    hints: &LogHints,
+    scen: &Scenarios,
     exp: &Expectations,
-) -> Result<(Run, Judgement), String> {
+) -> Result<Vec<Run>, String> {
     let text = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
     let text = String::from_utf8_lossy(&text);
     let log = ConsoleLog::parse(&text);
-    let j = judge(&log, spec);
+    let fallback = hints
+        .scenario
+        .clone()
+        .or_else(|| crate::judge::guess_scenario(&log, &path.display().to_string(), &scen.names()))
+        .unwrap_or_else(|| "unknown".into());
+    let arch = hints
+        .arch
+        .clone()
+        .or_else(|| log.header.get("ARCH").cloned())
+        .unwrap_or_else(|| "?".into());
+    let variant = canon_variant(
+        &hints
+            .variant
+            .clone()
+            .or_else(|| log.header.get("VARIANT").cloned())
+            .unwrap_or_else(|| "?".into()),
+    )
+    .to_string();
     let base = log
         .header
         .get("BASE_KERNELVERSION")
         .cloned()
         .unwrap_or_default();
-    let expected = exp.expected(&cell.arch, &cell.variant, &cell.scenario, &base);
     let build: BTreeMap<String, String> = log
         .header
         .iter()
@@ -178,26 +354,37 @@ pub fn run_from_log(
         })
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
-    let run = Run {
-        cell: cell.id(),
-        arch: cell.arch.clone(),
-        variant: cell.variant.clone(),
-        scenario: cell.scenario.clone(),
-        repeat: cell.repeat,
-        meets: meets(j.verdict, &expected),
-        verdict: j.verdict,
-        expected,
-        reason: j.reason.clone(),
-        findings: j.findings.clone(),
-        waits: j.waits.clone(),
-        notes: j.notes.clone(),
-        metrics: j.metrics.clone(),
-        build,
-        log: Some(path.display().to_string()),
-        elapsed_s: log.last_host_s().unwrap_or(0.0),
-        vm_rc: None,
-    };
-    Ok((run, j))
+    let mut runs = Vec::new();
+    for (scenario, repeat, run_s, j) in judge_log(&log, scen, &fallback, hints.baseline.as_ref()) {
+        let expected = exp.expected(&arch, &variant, &scenario, &base);
+        let cell = Cell {
+            arch: arch.clone(),
+            variant: variant.clone(),
+            scenario: scenario.clone(),
+            repeat,
+        };
+        runs.push(Run {
+            cell: cell.id(),
+            arch: arch.clone(),
+            variant: variant.clone(),
+            scenario,
+            repeat,
+            meets: meets(j.verdict, &expected),
+            verdict: j.verdict,
+            expected,
+            reason: j.reason.clone(),
+            findings: j.findings.clone(),
+            waits: j.waits.clone(),
+            notes: j.notes.clone(),
+            metrics: j.metrics.clone(),
+            build: build.clone(),
+            log: Some(path.display().to_string()),
+            boot: hints.boot.clone(),
+            elapsed_s: run_s.or(log.last_host_s()).unwrap_or(0.0),
+            vm_rc: None,
+        });
+    }
+    Ok(runs)
 }
 
 /// One progress line.
@@ -226,8 +413,29 @@ fn script_env(cmd: &mut Command, o: &RunOpts) {
     }
 }
 
-/// Build (arch, variant): Ok(None) built, Ok(Some(reason)) unavailable, Err(reason) failed.
-fn build(o: &RunOpts, arch: &str, variant: &str) -> Result<Option<String>, String> {
+/// A built cell: its directory and kernel FEATURES.
+#[derive(Debug, Clone)]
+pub struct Built {
+    pub cell_dir: PathBuf,
+    pub features: Vec<String>,
+}
+
+/// FEATURES from a cell's build-info.env.
+pub fn read_features(cell_dir: &Path) -> Vec<String> {
+    let text = std::fs::read_to_string(cell_dir.join("build-info.env")).unwrap_or_default();
+    text.lines()
+        .find_map(|l| l.strip_prefix("FEATURES="))
+        .map(|v| {
+            v.trim_matches('"')
+                .split_whitespace()
+                .map(String::from)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Build (arch, variant): Ok(Ok(built)), Ok(Err(reason)) unavailable, Err(reason) failed.
+fn build(o: &RunOpts, arch: &str, variant: &str) -> Result<Result<Built, String>, String> {
     std::fs::create_dir_all(&o.logs).map_err(|e| format!("{}: {e}", o.logs.display()))?;
     let blog = o.logs.join(format!("build-{arch}-{variant}.log"));
     let f = std::fs::File::create(&blog).map_err(|e| format!("{}: {e}", blog.display()))?;
@@ -237,11 +445,11 @@ fn build(o: &RunOpts, arch: &str, variant: &str) -> Result<Option<String>, Strin
         .arg(variant)
         .current_dir(&o.top)
         .stdin(Stdio::null())
-        .stdout(Stdio::null())
+        .stdout(Stdio::piped())
         .stderr(f);
     script_env(&mut cmd, o);
-    let st = cmd
-        .status()
+    let out = cmd
+        .output()
         .map_err(|e| format!("cannot run qemu/mkimage.sh: {e}"))?;
     let tail = std::fs::read_to_string(&blog)
         .unwrap_or_default()
@@ -253,9 +461,19 @@ fn build(o: &RunOpts, arch: &str, variant: &str) -> Result<Option<String>, Strin
         .rev()
         .collect::<Vec<_>>()
         .join(" | ");
-    match st.code() {
-        Some(0) => Ok(None),
-        Some(3) => Ok(Some(format!("variant unavailable for this base: {tail}"))),
+    match out.status.code() {
+        Some(0) => {
+            let img = String::from_utf8_lossy(&out.stdout).trim().to_string();
+            let cell_dir = Path::new(&img)
+                .parent()
+                .map(Path::to_path_buf)
+                .ok_or_else(|| format!("mkimage.sh printed no image path: {img:?}"))?;
+            Ok(Ok(Built {
+                features: read_features(&cell_dir),
+                cell_dir,
+            }))
+        }
+        Some(3) => Ok(Err(format!("variant unavailable for this base: {tail}"))),
         c => Err(format!(
             "image build failed (rc {c:?}; {}): {tail}",
             blog.display()
@@ -263,151 +481,171 @@ fn build(o: &RunOpts, arch: &str, variant: &str) -> Result<Option<String>, Strin
     }
 }
 
-fn run_cell(o: &RunOpts, cell: &Cell, spec: &ScenarioSpec, exp: &Expectations) -> Run {
+/// Boot one plan; judge its runs. Returns the judged runs and the planned
+/// runs that never started (an earlier run of the boot hung).
+fn run_boot(o: &RunOpts, b: &Boot, scen: &Scenarios, exp: &Expectations) -> (Vec<Run>, Vec<Cell>) {
     let t0 = Instant::now();
-    let id = cell.id();
-    let steps_dir = o.out.join("steps");
-    let expected = exp.expected(&cell.arch, &cell.variant, &cell.scenario, "");
-    let steps = steps_dir.join(format!("{id}.sh"));
-    if let Err(e) = std::fs::create_dir_all(&steps_dir)
-        .and_then(|_| std::fs::write(&steps, steps_text(cell, o.duration)))
+    let plans = o.out.join("plans");
+    let plan = plans.join(format!("{}.sh", b.id));
+    let all_error = |why: String, log: Option<String>, rc: Option<i32>| {
+        let runs = b
+            .runs
+            .iter()
+            .map(|c| {
+                let mut r = error_run(
+                    c,
+                    exp.expected(&c.arch, &c.variant, &c.scenario, ""),
+                    Verdict::Error,
+                    why.clone(),
+                );
+                r.log = log.clone();
+                r.boot = Some(b.id.clone());
+                r.vm_rc = rc;
+                r.elapsed_s = t0.elapsed().as_secs_f64();
+                r
+            })
+            .collect();
+        (runs, vec![])
+    };
+    if let Err(e) =
+        std::fs::create_dir_all(&plans).and_then(|_| std::fs::write(&plan, plan_text(b, scen, o)))
     {
-        return error_run(
-            cell,
-            expected,
-            Verdict::Error,
-            format!("cannot write steps file: {e}"),
-            None,
-        );
+        return all_error(format!("cannot write the plan: {e}"), None, None);
     }
-    let log = o.logs.join(format!("{id}.log"));
+    let log = o.logs.join(format!("{}.log", b.id));
     let _ = std::fs::remove_file(&log);
-    let deadline = o.deadline.unwrap_or(spec.deadline_s)
-        + if spec.uses_duration {
-            o.duration.unwrap_or(0)
-        } else {
-            0
-        };
     let mut cmd = Command::new("bash");
     cmd.arg(o.top.join("qemu/run-vm.sh"))
-        .args([&cell.arch, &cell.variant, "--no-build", "--steps"])
-        .arg(&steps)
+        .args([&b.arch, &b.variant, "--no-build", "--plan"])
+        .arg(&plan)
         .arg("--deadline")
-        .arg(deadline.to_string())
+        .arg(boot_deadline(o, scen, b).to_string())
         .arg("--log")
         .arg(&log)
         .current_dir(&o.top)
         .stdin(Stdio::null());
     script_env(&mut cmd, o);
-    let out = cmd.output();
-    let elapsed = t0.elapsed().as_secs_f64();
-    let (rc, stderr) = match out {
-        Ok(o) => (
-            o.status.code(),
-            String::from_utf8_lossy(&o.stderr).to_string(),
+    let (rc, stderr) = match cmd.output() {
+        Ok(out) => (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).to_string(),
         ),
-        Err(e) => {
-            return error_run(
-                cell,
-                expected,
-                Verdict::Error,
-                format!("cannot run qemu/run-vm.sh: {e}"),
-                None,
-            );
-        }
+        Err(e) => return all_error(format!("cannot run qemu/run-vm.sh: {e}"), None, None),
     };
     if !log.exists() {
         let tail: Vec<&str> = stderr.lines().rev().take(3).collect();
-        let mut r = error_run(
-            cell,
-            expected,
-            Verdict::Error,
+        return all_error(
             format!(
                 "run-vm.sh rc {rc:?} wrote no log: {}",
                 tail.into_iter().rev().collect::<Vec<_>>().join(" | ")
             ),
             None,
+            rc,
         );
-        r.elapsed_s = elapsed;
-        r.vm_rc = rc;
-        return r;
     }
-    match run_from_log(cell, &log, spec, exp) {
-        Ok((mut r, _)) => {
-            r.elapsed_s = elapsed;
-            r.vm_rc = rc;
-            r
+    let hints = LogHints {
+        arch: Some(b.arch.clone()),
+        variant: Some(b.variant.clone()),
+        scenario: (b.runs.len() == 1).then(|| b.runs[0].scenario.clone()),
+        baseline: None,
+        boot: Some(b.id.clone()),
+    };
+    let judged = match runs_from_log(&log, &hints, scen, exp) {
+        Ok(r) => r,
+        Err(e) => return all_error(e, Some(log.display().to_string()), rc),
+    };
+    // A log without run markers (the guest never reached its plan) is one
+    // judgement for the whole boot: every run gets it.
+    let has_markers = judged.len() > 1
+        || judged
+            .first()
+            .is_some_and(|r| b.runs.iter().any(|c| c.id() == r.cell) && log_has_markers(&log));
+    let mut runs = Vec::new();
+    let mut unstarted = Vec::new();
+    for c in &b.runs {
+        let found = judged
+            .iter()
+            .find(|r| r.scenario == c.scenario && r.repeat == c.repeat);
+        match found {
+            Some(r) if has_markers || b.runs.len() == 1 => {
+                let mut r = r.clone();
+                r.vm_rc = rc;
+                runs.push(r);
+            }
+            _ if has_markers => unstarted.push(c.clone()),
+            _ => {
+                // No run started: the boot's one judgement stands for all.
+                let mut r = judged[0].clone();
+                r.cell = c.id();
+                r.scenario = c.scenario.clone();
+                r.repeat = c.repeat;
+                r.expected = exp.expected(
+                    &c.arch,
+                    &c.variant,
+                    &c.scenario,
+                    r.build.get("BASE_KERNELVERSION").map_or("", |v| v),
+                );
+                r.meets = meets(r.verdict, &r.expected);
+                r.vm_rc = rc;
+                runs.push(r);
+            }
         }
-        Err(e) => error_run(
-            cell,
-            expected,
-            Verdict::Error,
-            e,
-            Some(log.display().to_string()),
-        ),
     }
+    (runs, unstarted)
 }
 
-/// Run the matrix. Returns the runs in cell order.
+fn log_has_markers(path: &Path) -> bool {
+    std::fs::read(path)
+        .map(|t| String::from_utf8_lossy(&t).contains("EPT: run begin "))
+        .unwrap_or(false)
+}
+
+/// Run the matrix. Returns the runs in run-list order.
 pub fn run_matrix(o: &RunOpts, scen: &Scenarios, exp: &Expectations) -> Vec<Run> {
-    let mut all = cells(&o.archs, &o.variants, &o.scenarios, o.repeat);
+    let mut all = cells(&o.archs, &o.variants, &o.scenarios, o.repeat, scen);
     if let Some((i, n)) = o.shard {
         all = shard(all, i, n);
     }
     let total = all.len();
     eprintln!(
-        "ept: {total} cell(s); jobs {}; out {}",
+        "ept: {total} run(s); jobs {}; {}; out {}",
         o.jobs,
+        if o.isolate {
+            "one boot per run (--isolate)".to_string()
+        } else {
+            "a cell's shareable runs share a boot".to_string()
+        },
         o.out.display()
     );
-    let mut results: Vec<Option<Run>> = vec![None; total];
-    let mut done = 0usize;
+    let results: BTreeMap<String, Run> = BTreeMap::new();
     let print = |done: usize, r: &Run| {
         println!("{}", progress_line(done, total, r));
         let _ = std::io::stdout().flush();
     };
 
-    // Cells whose steps script is missing never boot.
-    let mut todo: Vec<usize> = Vec::new();
-    for (k, c) in all.iter().enumerate() {
-        let script = o
-            .top
-            .join("selftests/steps")
-            .join(format!("{}.sh", c.scenario));
-        if !script.exists() {
-            let exp_v = exp.expected(&c.arch, &c.variant, &c.scenario, "");
-            let r = error_run(
-                c,
-                exp_v,
-                Verdict::Error,
-                format!("no steps script selftests/steps/{}.sh", c.scenario),
-                None,
-            );
-            done += 1;
-            print(done, &r);
-            results[k] = Some(r);
-        } else {
-            todo.push(k);
-        }
-    }
-
-    // Build each (arch, variant) once, in order, in one thread; boot the VMs
-    // of a pair (`jobs` at a time) as soon as its image is ready.
+    // Build each (arch, variant) once, in order, in one thread; queue the
+    // pair's boots as soon as its image is ready; `jobs` workers boot them.
     let mut pairs: Vec<(String, String)> = Vec::new();
-    for &k in &todo {
-        let p = (all[k].arch.clone(), all[k].variant.clone());
+    for c in &all {
+        let p = (c.arch.clone(), c.variant.clone());
         if !pairs.contains(&p) {
             pairs.push(p);
         }
     }
-    let queue: Arc<Mutex<(VecDeque<usize>, bool)>> = Arc::new(Mutex::new((VecDeque::new(), false)));
-    let shared = Arc::new(Mutex::new((done, results)));
+    let queue: Arc<Mutex<(VecDeque<Boot>, bool)>> = Arc::new(Mutex::new((VecDeque::new(), false)));
+    let shared = Arc::new(Mutex::new((0usize, results)));
+    let record = |shared: &Arc<Mutex<(usize, BTreeMap<String, Run>)>>, r: Run| {
+        let mut g = shared.lock().unwrap();
+        g.0 += 1;
+        print(g.0, &r);
+        g.1.insert(r.cell.clone(), r);
+    };
     let jobs = o.jobs.max(1);
     std::thread::scope(|s| {
         {
             let queue = Arc::clone(&queue);
             let shared = Arc::clone(&shared);
-            let (all, todo, pairs) = (&all, &todo, &pairs);
+            let (all, pairs) = (&all, &pairs);
             s.spawn(move || {
                 for (a, v) in pairs {
                     let t0 = Instant::now();
@@ -417,31 +655,44 @@ pub fn run_matrix(o: &RunOpts, scen: &Scenarios, exp: &Expectations) -> Vec<Run>
                     );
                     let b = build(o, a, v);
                     eprintln!(
-                        "ept: {a}/{v} build {} in {:.0}s",
+                        "ept: {a}/{v} build {} in {:.0}s{}",
                         if b.is_ok() { "done" } else { "FAILED" },
-                        t0.elapsed().as_secs_f64()
+                        t0.elapsed().as_secs_f64(),
+                        match &b {
+                            Ok(Ok(x)) => format!("; features: {}", x.features.join(" ")),
+                            _ => String::new(),
+                        }
                     );
-                    for &k in todo
+                    let mine: Vec<&Cell> = all
                         .iter()
-                        .filter(|&&k| all[k].arch == *a && all[k].variant == *v)
-                    {
-                        let c = &all[k];
+                        .filter(|c| c.arch == *a && c.variant == *v)
+                        .collect();
+                    let mut to_boot = Vec::new();
+                    for c in mine {
                         let exp_v = exp.expected(&c.arch, &c.variant, &c.scenario, "");
                         let r = match &b {
-                            Ok(None) => {
-                                queue.lock().unwrap().0.push_back(k);
-                                continue;
+                            Ok(Ok(built)) => {
+                                let spec = scen.spec(&c.scenario);
+                                match unmet_need(&spec, &built.features, &scen.features) {
+                                    Some(why) if !o.force => error_run(
+                                        c,
+                                        exp_v,
+                                        Verdict::NotApplicable,
+                                        format!("not run: {why} (--force runs it)"),
+                                    ),
+                                    _ => {
+                                        to_boot.push(c.clone());
+                                        continue;
+                                    }
+                                }
                             }
-                            Ok(Some(why)) => {
-                                error_run(c, exp_v, Verdict::Unavailable, why.clone(), None)
-                            }
-                            Err(why) => error_run(c, exp_v, Verdict::Error, why.clone(), None),
+                            Ok(Err(why)) => error_run(c, exp_v, Verdict::Unavailable, why.clone()),
+                            Err(why) => error_run(c, exp_v, Verdict::Error, why.clone()),
                         };
-                        let mut g = shared.lock().unwrap();
-                        g.0 += 1;
-                        print(g.0, &r);
-                        g.1[k] = Some(r);
+                        record(&shared, r);
                     }
+                    let boots = plan_boots(&to_boot, scen, o.isolate, o.pack);
+                    queue.lock().unwrap().0.extend(boots);
                 }
                 queue.lock().unwrap().1 = true;
             });
@@ -449,32 +700,68 @@ pub fn run_matrix(o: &RunOpts, scen: &Scenarios, exp: &Expectations) -> Vec<Run>
         for _ in 0..jobs {
             let queue = Arc::clone(&queue);
             let shared = Arc::clone(&shared);
-            let all = &all;
             s.spawn(move || loop {
                 let (next, builds_done) = {
                     let mut q = queue.lock().unwrap();
                     (q.0.pop_front(), q.1)
                 };
-                let Some(k) = next else {
+                let Some(b) = next else {
                     if builds_done {
                         break;
                     }
                     std::thread::sleep(std::time::Duration::from_millis(300));
                     continue;
                 };
-                let c = &all[k];
-                let r = run_cell(o, c, &scen.spec(&c.scenario), exp);
-                let mut g = shared.lock().unwrap();
-                g.0 += 1;
-                print(g.0, &r);
-                g.1[k] = Some(r);
+                eprintln!(
+                    "ept: boot {} ({}): {}",
+                    b.id,
+                    b.runs
+                        .iter()
+                        .map(|c| format!("{} r{}", c.scenario, c.repeat))
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    o.logs.join(format!("{}.log", b.id)).display()
+                );
+                let (runs, unstarted) = run_boot(o, &b, scen, exp);
+                let last = runs.last().map(|r| (r.cell.clone(), r.verdict));
+                for r in runs {
+                    record(&shared, r);
+                }
+                if !unstarted.is_empty() {
+                    let n = b.id.rsplit_once("-b").and_then(|(_, n)| n.parse::<u32>().ok());
+                    let base = match n {
+                        Some(_) => b.id.rsplit_once("-b").unwrap().0.to_string(),
+                        None => b.id.clone(),
+                    };
+                    let again = Boot {
+                        id: format!("{base}-b{}", n.unwrap_or(1) + 1),
+                        arch: b.arch.clone(),
+                        variant: b.variant.clone(),
+                        runs: unstarted,
+                    };
+                    eprintln!(
+                        "ept: boot {}: {} run(s) never started after {} ended the boot: re-queued in boot {} ({})",
+                        b.id,
+                        again.runs.len(),
+                        last.map(|(c, v)| format!("{c} ({v})"))
+                            .unwrap_or_else(|| "a run".into()),
+                        again.id,
+                        again
+                            .runs
+                            .iter()
+                            .map(|c| format!("{} r{}", c.scenario, c.repeat))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    );
+                    queue.lock().unwrap().0.push_front(again);
+                }
             });
         }
     });
-    let (_, results) = Arc::try_unwrap(shared)
+    let (_, mut results) = Arc::try_unwrap(shared)
         .map(|m| m.into_inner().unwrap())
         .unwrap_or_else(|_| unreachable!());
-    results.into_iter().flatten().collect()
+    all.iter().filter_map(|c| results.remove(&c.id())).collect()
 }
 
 #[cfg(test)]
@@ -485,13 +772,37 @@ mod tests {
         s.iter().map(|x| x.to_string()).collect()
     }
 
+    fn opts() -> RunOpts {
+        RunOpts {
+            top: PathBuf::from("/nonexistent"),
+            archs: v(&["x86_64"]),
+            variants: v(&["rwlock"]),
+            scenarios: v(&["stall"]),
+            repeat: None,
+            duration: None,
+            jobs: 1,
+            shard: None,
+            kernel_src: None,
+            patches: None,
+            out: PathBuf::from("/nonexistent/out"),
+            logs: PathBuf::from("/nonexistent/logs"),
+            deadline: None,
+            isolate: false,
+            force: false,
+            pack: 1,
+            params: None,
+        }
+    }
+
     #[test]
     fn shards_cover_everything_once() {
+        let scen = Scenarios::builtin();
         let all = cells(
             &v(&["x86_64", "riscv64"]),
             &v(&["patched", "rwlock", "lockless"]),
-            &v(&["a", "b", "c"]),
-            3,
+            &v(&["inversion", "stall", "smoke"]),
+            Some(3),
+            &scen,
         );
         assert_eq!(all.len(), 54);
         assert_eq!(all[0].variant, "spinlock");
@@ -516,16 +827,161 @@ mod tests {
     }
 
     #[test]
-    fn steps_file() {
-        let c = Cell {
-            arch: "x86_64".into(),
-            variant: "rwlock".into(),
-            scenario: "soak".into(),
-            repeat: 2,
-        };
-        let t = steps_text(&c, Some(90));
+    fn boots_share_by_repeat_in_data_order() {
+        let scen = Scenarios::builtin();
+        let runs = cells(
+            &v(&["x86_64"]),
+            &v(&["rwlock", "spinlock"]),
+            &v(&["stall", "cycles", "inversion", "smoke", "epoll-selftests"]),
+            Some(2),
+            &scen,
+        );
+        let boots = plan_boots(&runs, &scen, false, 1);
+        let ids: Vec<&str> = boots.iter().map(|b| b.id.as_str()).collect();
+        assert_eq!(
+            ids,
+            [
+                "x86_64-rwlock-r1",
+                "x86_64-rwlock-r2",
+                "x86_64-rwlock-cycles-r1",
+                "x86_64-rwlock-cycles-r2",
+                "x86_64-spinlock-r1",
+                "x86_64-spinlock-r2",
+                "x86_64-spinlock-cycles-r1",
+                "x86_64-spinlock-cycles-r2"
+            ]
+        );
+        let order: Vec<&str> = boots[0].runs.iter().map(|c| c.scenario.as_str()).collect();
+        assert_eq!(order, ["smoke", "inversion", "epoll-selftests", "stall"]);
+        assert!(boots[1].runs.iter().all(|c| c.repeat == 2));
+        // --isolate: one boot per run.
+        let iso = plan_boots(&runs, &scen, true, 1);
+        assert_eq!(iso.len(), runs.len());
+        assert!(iso
+            .iter()
+            .all(|b| b.runs.len() == 1 && b.id == b.runs[0].id()));
+        // --pack 2: repeats 1 and 2 share a boot, every scenario's runs in a row.
+        let packed = plan_boots(&runs, &scen, false, 2);
+        assert_eq!(packed[0].id, "x86_64-rwlock-r1-2");
+        let order: Vec<String> = packed[0]
+            .runs
+            .iter()
+            .map(|c| format!("{}{}", c.scenario, c.repeat))
+            .collect();
+        assert_eq!(
+            order,
+            [
+                "smoke1",
+                "smoke2",
+                "inversion1",
+                "inversion2",
+                "epoll-selftests1",
+                "epoll-selftests2",
+                "stall1",
+                "stall2"
+            ]
+        );
+    }
+
+    #[test]
+    fn default_repeats_come_from_the_data() {
+        let scen = Scenarios::builtin();
+        let c = cells(
+            &v(&["x86_64"]),
+            &v(&["rwlock"]),
+            &v(&["stall"]),
+            None,
+            &scen,
+        );
+        assert_eq!(c.len() as u32, scen.spec("stall").repeats);
+    }
+
+    #[test]
+    fn plan_file() {
+        let scen = Scenarios::builtin();
+        let mut o = opts();
+        o.duration = Some(90);
+        o.params = Some("duration_s=15 hog_burst_ms=40".into());
+        let runs = cells(
+            &v(&["x86_64"]),
+            &v(&["rwlock"]),
+            &v(&["stall", "inversion", "hung-task"]),
+            Some(1),
+            &scen,
+        );
+        let boots = plan_boots(&runs, &scen, false, 1);
+        assert_eq!(boots.len(), 2, "hung-task does not share");
+        let t = plan_text(&boots[0], &scen, &o);
+        assert!(t.starts_with("#!/bin/sh\n"));
         assert!(t.contains("export DURATION=90\n"));
-        assert!(t.ends_with("sh /ept/scenarios/soak.sh\n"));
-        assert!(t.contains("EPT_CELL=x86_64-rwlock-soak-r2"));
+        assert!(t.contains("export EPT_PARAMS='duration_s=15 hog_burst_ms=40'\n"));
+        assert!(t.contains("# ept-run-deadline scenario=inversion repeat=1 seconds=300\n"));
+        assert!(t.contains("# ept-run-deadline scenario=stall repeat=1 seconds=240\n"));
+        let inv = t
+            .find("EPT: run begin scenario=inversion repeat=1")
+            .unwrap();
+        let st = t.find("EPT: run begin scenario=stall repeat=1").unwrap();
+        assert!(inv < st, "stall runs last");
+        assert!(t.contains("ept-run --timeout 120 inversion $EPT_PARAMS\n)\nrc=$?\necho \"EPT: run end scenario=inversion repeat=1 rc=$rc\"\n"));
+        // housekeeping only where the data asks for it
+        let hk = t.find(". /ept/scenarios/housekeeping.sh").unwrap();
+        assert!(hk > st);
+        assert!(t.ends_with("exit $prc\n"));
+        assert_eq!(boot_deadline(&o, &scen, &boots[0]), 120 + 300 + 240);
+        let h = plan_text(&boots[1], &scen, &o);
+        assert!(
+            h.contains("echo 1 >/proc/sys/kernel/hung_task_check_interval_secs\n")
+                && h.contains(
+                    "hung_task_timeout_secs)\"\nept-run --timeout 180 inversion consumers=2"
+                )
+        );
+        // DURATION is added to the deadline of the scenarios that use it.
+        assert!(h.contains("seconds=390\n"));
+        o.deadline = Some(50);
+        assert!(plan_text(&boots[0], &scen, &o).contains("repeat=1 seconds=50\n"));
+    }
+
+    /// The plan is valid busybox/POSIX sh: run it with stand-ins for the
+    /// guest programs and check the markers and the exit status.
+    #[test]
+    fn plan_runs_under_sh() {
+        let scen = Scenarios::builtin();
+        let dir = std::env::temp_dir().join(format!("ept-plan-test-{}", std::process::id()));
+        let bin = dir.join("bin");
+        std::fs::create_dir_all(&bin).unwrap();
+        for (name, rc) in [("ept-run", 0), ("ept-wakeup", 3)] {
+            let p = bin.join(name);
+            std::fs::write(&p, format!("#!/bin/sh\necho \"{name} $*\"\nexit {rc}\n")).unwrap();
+            std::process::Command::new("chmod")
+                .arg("+x")
+                .arg(&p)
+                .status()
+                .unwrap();
+        }
+        let runs = cells(
+            &v(&["x86_64"]),
+            &v(&["rwlock"]),
+            &v(&["wakeup", "inversion"]),
+            Some(1),
+            &scen,
+        );
+        let b = &plan_boots(&runs, &scen, false, 1)[0];
+        let mut o = opts();
+        o.params = Some("a=1".into());
+        let plan = dir.join("plan.sh");
+        std::fs::write(&plan, plan_text(b, &scen, &o)).unwrap();
+        let out = std::process::Command::new("sh")
+            .arg(&plan)
+            .env(
+                "PATH",
+                format!("{}:{}", bin.display(), std::env::var("PATH").unwrap()),
+            )
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(out.status.code(), Some(3), "{text}");
+        let want = "EPT: run begin scenario=inversion repeat=1\nept-run --timeout 120 inversion a=1\nEPT: run end scenario=inversion repeat=1 rc=0\nEPT: run begin scenario=wakeup repeat=1\nept-wakeup --duration 60\nEPT: run end scenario=wakeup repeat=1 rc=3\n";
+        assert_eq!(text, want);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }
