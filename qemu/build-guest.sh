@@ -2,7 +2,8 @@
 # Build the guest-side programs for ARCH and print the directory holding
 # them: bin/ (every binary of selftests/guest, static) and selftests/ (the
 # kernel's own epoll selftests, built statically from the cell's tree so
-# they match the kernel under test).
+# they match the kernel under test, each also as <test>.long-timeout and
+# <test>.scaled: see selftests/kselftest/).
 #
 #   build-guest.sh ARCH VARIANT
 set -euo pipefail
@@ -38,9 +39,11 @@ if [ ! -f "$BUILD_DIR/usr/include/linux/time_types.h" ]; then
 	make -s -C "$WORK_TREE" O="$BUILD_DIR" ARCH="$(arch_get "$ARCH" KARCH)" LLVM="$LLVM_SUFFIX" headers >&2
 fi
 st="$WORK_TREE/tools/testing/selftests"
+kst="$EPT_TOP/selftests/kselftest"
 for c in "$st"/filesystems/epoll/*.c; do
 	b="$out/selftests/$(basename "$c" .c)"
-	if [ ! -x "$b.long-timeout" ] || [ "$c" -nt "$b" ] || [ "$EPT_TOP/selftests/kselftest/long-timeout.c" -nt "$b" ]; then
+	if [ ! -x "$b.long-timeout" ] || [ ! -e "$(dirname "$b")/.$(basename "$b").scaled-checked" ] || [ "$c" -nt "$b" ] ||
+		[ "$kst/long-timeout.c" -nt "$b" ] || [ "$kst/scaled.c" -nt "$b" ]; then
 		say "building selftest $(basename "$c" .c)"
 		"$cc" -static -O2 -isystem "$BUILD_DIR/usr/include" -I "$st" \
 			-o "$b" "$c" -lpthread
@@ -48,7 +51,18 @@ for c in "$st"/filesystems/epoll/*.c; do
 		# that time out under emulation (selftests/kselftest/long-timeout.c).
 		"$cc" -static -O2 -isystem "$BUILD_DIR/usr/include" -I "$st" -I "$(dirname "$c")" \
 			-DEPT_LONG_TIMEOUT="${SELFTEST_LONG_TIMEOUT:-900}" -DEPT_TEST_SOURCE="\"$c\"" \
-			-o "$b.long-timeout" "$EPT_TOP/selftests/kselftest/long-timeout.c" -lpthread
+			-o "$b.long-timeout" "$kst/long-timeout.c" -lpthread
+		# The same test with its 100,000-iteration loops bounded by
+		# EPT_SELFTEST_ITERS (selftests/kselftest/scaled.c), when it has any.
+		rm -f "$b.scaled"
+		sed 's/< 100000;/< ept_iters(100000);/g' "$c" >"$out/selftests/.$(basename "$c")"
+		if ! cmp -s "$c" "$out/selftests/.$(basename "$c")"; then
+			"$cc" -static -O2 -isystem "$BUILD_DIR/usr/include" -I "$st" -I "$(dirname "$c")" \
+				-DEPT_SCALED_SOURCE="\"$out/selftests/.$(basename "$c")\"" \
+				-o "$b.scaled" "$kst/scaled.c" -lpthread
+		fi
+		rm -f "$out/selftests/.$(basename "$c")"
+		touch "$(dirname "$b")/.$(basename "$b").scaled-checked"
 	fi
 done
 echo "$out"
