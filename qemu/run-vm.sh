@@ -24,6 +24,7 @@
 #     # host: load end loadavg=a,b,c wall_s=W qemu_cpu_s=C vcpu_wait_s=V
 # (qemu_cpu_s: utime+stime of QEMU; vcpu_wait_s: run-queue wait summed over
 # QEMU's threads, /proc/PID/task/*/schedstat field 2.)
+# EPT_VM_LOCK=FILE: hold an flock on FILE while QEMU runs (one VM at a time).
 # Exit: 0 the guest powered off after its plan, 124 hang, 1 harness error.
 set -euo pipefail
 EPT_TAG=vm
@@ -131,6 +132,13 @@ load_end() {
 		printf "# host: load end loadavg=%s wall_s=%.1f qemu_cpu_s=%.1f vcpu_wait_s=%.1f\n", l, w / 1e6, c / hz, n / 1e9 }' >>"$log"
 }
 
+# EPT_VM_LOCK=FILE: one VM at a time on this machine (latency verdicts
+# and races need the host's cores); wait for the lock only now, after the
+# build, so builds overlap other boots.
+if [ -n "${EPT_VM_LOCK:-}" ]; then
+	exec 7>"$EPT_VM_LOCK"
+	flock -n 7 || { say "waiting for the VM lock $EPT_VM_LOCK"; flock 7; }
+fi
 mkfifo "$tmp/in"
 t0_us=${EPOCHREALTIME/./}
 "${qemu[@]}" <"$tmp/in" 2>&1 | stamp >>"$log" &

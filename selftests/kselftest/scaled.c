@@ -10,6 +10,9 @@
  * process (epoll-selftests.sh: `-t NAME`), so EPT_SELFTEST_ITERS scales the
  * one test being run; unset, the binary is the stock test.
  */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE	/* before any libc header, as the test itself wants */
+#endif
 #include <stdlib.h>
 
 static inline int ept_iters(int stock)
