@@ -1,35 +1,41 @@
 # epoll-torture: top-level entry points. See README.md.
 #
 #   make run      build what is missing, run the matrix, print the verdicts
+#   make quick    one arch: your VARIANT (or PATCHES/KERNEL_SRC) against spinlock and rwlock
 #   make check    the tests CI runs (host tests, lints, builds, boots)
 #   make vm ARCH=riscv64 VARIANT=rwlock    interactive guest shell
 #
-# Also: make setup | kernels | module | image | bench | clean-cache
+# Also: make setup | kernels | module | image | bench | defaults | clean-cache
 # Knobs: ARCHS, VARIANTS, SCENARIOS, REPEAT, DURATION, JOBS, SHARD, BASE,
-#        KERNEL_SRC, PATCHES, DEBUG, EPT_CACHE, SELFTEST_RERUN=1.
+#        KERNEL_SRC, PATCHES, DEBUG, EPT_CACHE, ISOLATE=1, FORCE=1,
+#        SELFTEST_RERUN=1. The default ARCHS, VARIANTS and SCENARIOS live in
+#        selftests/host/scenarios.json (`make defaults` shows them).
 
 # kbuild (make -C <kdir> M=$PWD) reads ./Kbuild, never this file.
 SHELL := /bin/bash
 ARCH ?= x86_64
 VARIANT ?= spinlock
-ARCHS ?= x86_64 riscv64
-VARIANTS ?= spinlock rwlock lockless
+# Empty = the defaults of selftests/host/scenarios.json.
+ARCHS ?=
+VARIANTS ?=
 SCENARIOS ?=
 REPEAT ?=
 DURATION ?=
 JOBS ?=
 SHARD ?=
-export BASE KERNEL_SRC PATCHES DEBUG EPT_CACHE SELFTEST_RERUN
+export BASE KERNEL_SRC PATCHES DEBUG EPT_CACHE SELFTEST_RERUN ISOLATE FORCE EPT_VM_LOCK
 
 HOST_TOOL := selftests/host/target/release/ept
 CARGO := $(HOME)/.cargo/bin/cargo
+# A list knob, else the data's default (`ept defaults KEY`).
+list = $(or $($(1)),$(shell $(HOST_TOOL) defaults $(2)))
 
-.PHONY: all run check setup kernels module image vm host-tool bench clean-cache help
+.PHONY: all run quick check setup kernels module image vm host-tool bench defaults clean-cache help
 
 all: help
 
 help:
-	@sed -n '2,12p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '2,13p' Makefile | sed 's/^# \{0,1\}//'
 
 setup:
 	@bash qemu/setup-host.sh
@@ -38,8 +44,12 @@ host-tool: setup
 	@echo "[host] cargo build selftests/host"
 	@$(CARGO) build -q --release --manifest-path selftests/host/Cargo.toml
 
-kernels: setup
-	@for a in $(ARCHS); do for v in $(VARIANTS); do \
+defaults: host-tool
+	@for s in $$($(HOST_TOOL) defaults sets); do for k in env archs variants scenarios; do \
+		printf '%-9s %-10s %s\n' $$s $$k "$$($(HOST_TOOL) defaults $$s $$k)"; done; done
+
+kernels: host-tool
+	@for a in $(call list,ARCHS,archs); do for v in $(call list,VARIANTS,variants); do \
 		bash qemu/build-kernel.sh $$a $$v >/dev/null; rc=$$?; \
 		[ $$rc = 3 ] && continue; [ $$rc = 0 ] || exit $$rc; \
 	done; done
@@ -54,10 +64,14 @@ vm: setup
 	@bash qemu/run-vm.sh $(ARCH) $(VARIANT)
 
 run: host-tool
-	@$(HOST_TOOL) run --archs "$(ARCHS)" --variants "$(VARIANTS)" \
+	@$(HOST_TOOL) run $(if $(ARCHS),--archs "$(ARCHS)") $(if $(VARIANTS),--variants "$(VARIANTS)") \
 		$(if $(SCENARIOS),--scenarios "$(SCENARIOS)") $(if $(REPEAT),--repeat $(REPEAT)) \
 		$(if $(DURATION),--duration $(DURATION)) $(if $(JOBS),--jobs $(JOBS)) \
 		$(if $(SHARD),--shard $(SHARD))
+
+quick: host-tool
+	@ARCH=$(ARCH) VARIANT=$(if $(filter command line environment,$(origin VARIANT)),$(VARIANT)) \
+		bash qemu/quick.sh
 
 check: setup
 	@bash qemu/check.sh
@@ -67,4 +81,3 @@ bench: setup
 
 clean-cache:
 	rm -rf "$${EPT_CACHE:-$${XDG_CACHE_HOME:-$$HOME/.cache}/epoll-torture}"
-

@@ -7,7 +7,8 @@
 # Environment: BASE (see kernel-source.sh), KERNEL_SRC (a user's own tree,
 # used instead of Debian's; never written to), PATCHES (comma-separated
 # patch files used instead of the variant's series), DEBUG=1 (merge
-# configs/debug.config), JOBS (make -j, default all cores).
+# configs/debug.config), JOBS (make -j, default all cores), CCACHE=1 (C
+# through ccache).
 #
 # build-info.env records the build (base, patches, toolchain, ep->lock) and
 # the kernel's FEATURES (lib.sh kernel_features: decided from the patched
@@ -59,8 +60,13 @@ if [ -n "${PATCHES:-}" ]; then
 		patches[$i]=$p
 	done
 	[ -f "$vdir/variant.conf" ] && EXPECT_LOCK=$(. "$vdir/variant.conf"; echo "$EXPECT_LOCK")
+elif [ ! -d "$vdir" ] && [ -n "${KERNEL_SRC:-}" ]; then
+	# A name of the user's own (make quick VARIANT=mine KERNEL_SRC=...):
+	# their tree as it is, no patches, no label to check.
+	patches=()
+	say "variant '$VARIANT': $KERNEL_SRC as it is (no patches)"
 else
-	[ -f "$vdir/variant.conf" ] || die "unknown variant '$VARIANT' (have: $(ls "$EPT_TOP/qemu/variants" | tr '\n' ' '); aliases: patched, unpatched)"
+	[ -f "$vdir/variant.conf" ] || die "unknown variant '$VARIANT' (have: $(ls "$EPT_TOP/qemu/variants" | tr '\n' ' '); aliases: patched, unpatched; a new name needs PATCHES= or KERNEL_SRC=)"
 	EXPECT_LOCK=$(. "$vdir/variant.conf"; echo "$EXPECT_LOCK")
 	# A per-series directory (7.3/, 6.12/) wins over patches at the top.
 	pdir=$vdir
@@ -179,6 +185,13 @@ build="$EPT_CACHE/build/$ARCH-$base_id$suffix"
 mkdir -p "$build"
 build_lock "$build"
 K=(make -s -C "$work" O="$build" ARCH="$KARCH" LLVM="$LLVM_SUFFIX")
+# CCACHE=1: C compiles through ccache (cache dir CCACHE_DIR, default
+# $EPT_CACHE/ccache); rustc is not cached. See README (cold builds).
+if [ "${CCACHE:-0}" = 1 ]; then
+	command -v ccache >/dev/null || die "CCACHE=1 but no ccache (apt-get install ccache)"
+	export CCACHE_DIR=${CCACHE_DIR:-$EPT_CACHE/ccache} CCACHE_BASEDIR=$EPT_CACHE CCACHE_NOHASHDIR=1
+	K+=(CC="ccache clang$LLVM_SUFFIX" HOSTCC="ccache clang$LLVM_SUFFIX")
+fi
 cfg_key=$( { echo "$tool"; cat "${frags[@]}"; } | sha256sum | cut -c1-16)
 if [ "$(cat "$build/.ept-config" 2>/dev/null)" != "$cfg_key" ]; then
 	"${K[@]}" rustavailable >&2 || die "Rust toolchain not usable for this kernel (run: make setup)"

@@ -1,31 +1,44 @@
 #!/usr/bin/env bash
 # make check: everything CI runs. Host tests and lints first (cheap), then
-# for each arch and variant: build the kernel (cached), build the module
-# with clippy, boot it with the module loaded and unloaded, run the
-# kernel's epoll selftests; then the rwlock debug-overlay boot and the 6.12
-# LTS base. Every console log is judged by the host tool (`ept judge`):
-# any kernel splat fails the check. Ends with "N passed, N failed".
+# the boots, as `ept run` invocations of the check sets of
+# selftests/host/scenarios.json (`ept defaults sets`):
 #
-# Knobs: ARCHS, VARIANTS, CHECK_SELFTESTS=0 (skip the selftest boots),
-#        CHECK_612=0 (skip the 6.12 base), CHECK_DEBUG=0.
+#   check        x86_64, every variant: smoke, the module's KUnit suite,
+#                inversion, wake-up, the kernel's epoll selftests, stall
+#   check-cross  riscv64, spinlock and rwlock: smoke, inversion, selftests, stall
+#   check-6.12   the 6.12 LTS base (no CFS throttle deferral): selftests, cfs-stall
+#   check-debug  the debug overlay (lockdep, DEBUG_LIST, ...): rwlock and
+#                lockless, the selftests under load (criterion: no splat)
+#
+# The sets run concurrently: their kernel builds overlap the other sets'
+# boots (build-kernel.sh locks its trees; boots take the VM lock
+# EPT_VM_LOCK one at a time). A cell's runs share one boot (`ept run`).
+# Every boot log is then judged by `ept judge --json` (selftests against
+# the spinlock log of the same arch and base), and each run must meet its
+# expected verdict; runs the kernel's features rule out count as met
+# (NOT_APPLICABLE). Ends with "N passed, N failed" and the wall time.
+#
+# Knobs: ARCHS, VARIANTS (the `check` set; ARCHS also drops check-cross),
+#        CHECK_SELFTESTS=0 (no epoll-selftests), CHECK_CROSS=0, CHECK_612=0,
+#        CHECK_DEBUG=0, CHECK_SETS="check ..." (instead of all four).
 set -uo pipefail
 EPT_TAG=check
 . "$(dirname "$0")/lib.sh"
 cd "$EPT_TOP"
-ARCHS=${ARCHS:-x86_64 riscv64}
-VARIANTS=${VARIANTS:-spinlock rwlock lockless}
 logs="$EPT_TOP/out/check"
-mkdir -p "$logs"
+rm -rf "$logs"
+mkdir -p "$logs" "$EPT_CACHE/locks"
+export EPT_VM_LOCK=${EPT_VM_LOCK:-$EPT_CACHE/locks/vm.lock}
 pass=0 fail=0 failed=()
 t_start=$(date +%s)
 
 result() { # name rc [detail]
-	if [ "$2" = 0 ]; then pass=$((pass + 1)); printf '[check] ok   %-44s %s\n' "$1" "${3:-}"
-	else fail=$((fail + 1)); failed+=("$1"); printf '[check] FAIL %-44s %s\n' "$1" "${3:-}"; fi
+	if [ "$2" = 0 ]; then pass=$((pass + 1)); printf '[check] ok   %-48s %s\n' "$1" "${3:-}"
+	else fail=$((fail + 1)); failed+=("$1"); printf '[check] FAIL %-48s %s\n' "$1" "${3:-}"; fi
 }
 run() { # name cmd...: run quietly, keep its output in a log
 	local name=$1; shift
-	local log="$logs/$(echo "$name" | tr ' /' '__').out" t0=$(date +%s)
+	local log="$logs/$(echo "$name" | tr ' /:' '___').out" t0=$(date +%s)
 	if "$@" >"$log" 2>&1; then result "$name" 0 "($(( $(date +%s) - t0 ))s)"
 	else result "$name" 1 "(see $log)"; tail -n 25 "$log" | sed 's/^/    /'; fi
 }
@@ -37,86 +50,107 @@ run "host tool: clippy" cargo clippy -q --all-targets --manifest-path selftests/
 run "guest programs: rustfmt" cargo fmt --check --manifest-path selftests/guest/Cargo.toml
 run "guest programs: clippy" cargo clippy -q --all-targets --manifest-path selftests/guest/Cargo.toml -- -D warnings
 run "host tool: build" cargo build -q --release --manifest-path selftests/host/Cargo.toml
+run "shell scripts: bash -n" bash -c 'for f in qemu/*.sh; do bash -n "$f" || exit 1; done; for f in selftests/scenarios/*.sh; do sh -n "$f" || exit 1; done'
 EPT="$EPT_TOP/selftests/host/target/release/ept"
+t_host=$(date +%s)
 
-judge() { # name log [baseline]: the verdict must be what expectations.json expects
-	local out
-	if out=$("$EPT" judge ${3:+--baseline "$3"} "$2" 2>&1); then result "$1" 0 "$(echo "$out" | head -n1 | sed 's/^[^:]*: //')"
-	else result "$1" 1 "$2"; echo "$out" | head -n 30 | sed 's/^/    /'; fi
+# --- the sets ---
+sets=${CHECK_SETS:-check check-cross check-6.12 check-debug}
+[ "${CHECK_CROSS:-1}" = 1 ] && [ -z "${ARCHS:-}" ] || sets=${sets/check-cross/}
+[ "${CHECK_612:-1}" = 1 ] || sets=${sets/check-6.12/}
+[ "${CHECK_DEBUG:-1}" = 1 ] || sets=${sets/check-debug/}
+list_of() { # set key
+	local l
+	l=$("$EPT" defaults "$1" "$2") || exit 1
+	if [ "$2" = scenarios ] && [ "${CHECK_SELFTESTS:-1}" != 1 ]; then
+		l=$(echo " $l " | sed 's/ epoll-selftests / /; s/^ *//; s/ *$//')
+	fi
+	echo "$l"
 }
-
-# Known emulation failures of the kernel's selftests excuse a variant only
-# when the unmodified kernel (spinlock) of the same arch and base failed
-# them too in this run.
-baseline_for() { # arch name
-	local b="$logs/$1-spinlock-$2.log"
-	[ -f "$b" ] && echo "$b"
-}
-
-boot() { # arch variant steps name [deadline]
-	local log="$logs/$1-$2-$4.log" rc=0 base=""
-	# (the debug boot's selftests compare with the plain spinlock run)
-	[ "$2" != spinlock ] && base=$(baseline_for "$1" "${4/debug-load/epoll-selftests}")
-	bash qemu/run-vm.sh "$1" "$2" --no-build --steps "selftests/steps/$3.sh" \
-		--deadline "${5:-300}" --log "$log" >"$log.runner" 2>&1 || rc=$?
-	if [ $rc = 0 ] || [ $rc = 124 ]; then judge "$1/$2 $4 boot" "$log" "$base"
-	else result "$1/$2 $4 boot" 1 "(runner exit $rc: $(tail -n1 "$log.runner"))"; fi
-}
-
-module_lint_done=0
-for arch in $ARCHS; do
-	for variant in $VARIANTS; do
-		cell="$arch/$variant"
-		out=$(bash qemu/build-kernel.sh "$arch" "$variant" 2>"$logs/build-$arch-$variant.out"); rc=$?
-		if [ $rc = 3 ]; then
-			printf '[check] skip %-44s %s\n' "$cell kernel" "(variant unavailable: $(tail -n1 "$logs/build-$arch-$variant.out"))"
-			continue
-		fi
-		result "$cell kernel build + config verify" $rc "$(tail -n1 "$logs/build-$arch-$variant.out")"
-		[ $rc = 0 ] || continue
-		if [ $module_lint_done = 0 ]; then
-			mod_log="$logs/module-clippy.out"
-			if CLIPPY=1 bash qemu/build-module.sh "$arch" "$variant" >"$mod_log" 2>&1 && ! grep -q '^warning' "$mod_log"; then
-				result "module: clippy + no warnings" 0
-			else result "module: clippy + no warnings" 1 "(see $mod_log)"; grep -A5 -m3 -E '^(warning|error)' "$mod_log" | sed 's/^/    /'; fi
-			run "module: rustfmt" rustfmt --check --edition 2021 --config-path "$(. "$out/build-info.env"; echo "$WORK_TREE")/.rustfmt.toml" rust/*.rs
-			module_lint_done=1
-		fi
-		run "$cell image" bash qemu/mkimage.sh "$arch" "$variant" || continue
-		boot "$arch" "$variant" smoke smoke 240
-		if [ "${CHECK_SELFTESTS:-1}" = 1 ] && [ -f selftests/steps/epoll-selftests.sh ]; then
-			boot "$arch" "$variant" epoll-selftests epoll-selftests 1500
-		fi
-	done
+pids=()
+for s in $sets; do
+	archs=$(list_of "$s" archs) variants=$(list_of "$s" variants) scen=$(list_of "$s" scenarios)
+	if [ "$s" = check ]; then archs=${ARCHS:-$archs} variants=${VARIANTS:-$variants}; fi
+	[ -n "$scen" ] || continue
+	say "$s: $(list_of "$s" env) archs: $archs; variants: $variants; scenarios: $scen"
+	(
+		for e in $(list_of "$s" env); do export "$e"; done
+		exec "$EPT" run --archs "$archs" --variants "$variants" --scenarios "$scen" \
+			--out "$logs/$s" --logs "$logs/$s/logs" >"$logs/$s.out" 2>&1
+	) &
+	pids+=($!)
+	sleep 5    # the first set builds its first kernel first
 done
 
-# --- 6.12 LTS base (no CFS throttle deferral): x86_64, no module ---
-if [ "${CHECK_612:-1}" = 1 ]; then
-	for variant in spinlock rwlock; do
-		export BASE=6.12
-		out=$(bash qemu/build-kernel.sh x86_64 "$variant" 2>"$logs/build-612-$variant.out"); rc=$?
-		result "6.12 x86_64/$variant kernel build + config verify" $rc "$(tail -n1 "$logs/build-612-$variant.out")"
-		if [ $rc = 0 ] && run "6.12 x86_64/$variant image" bash qemu/mkimage.sh x86_64 "$variant"; then
-			boot x86_64 "$variant" epoll-selftests epoll-selftests-6.12 1500
-		fi
-		unset BASE
-	done
-fi
+# The module's own lints, once a kernel is there to build against.
+(
+	cell=$(bash qemu/build-kernel.sh x86_64 spinlock 2>/dev/null) || exit 0
+	mod_log="$logs/module-clippy.out"
+	if CLIPPY=1 bash qemu/build-module.sh x86_64 spinlock >"$mod_log" 2>&1 && ! grep -q '^warning' "$mod_log"; then
+		echo "ok"
+	else echo "FAIL"; fi >"$logs/module-clippy.rc"
+	wt=$(. "$cell/build-info.env"; echo "$WORK_TREE")
+	rustfmt --check --edition 2021 --config-path "$wt/.rustfmt.toml" rust/*.rs >"$logs/module-rustfmt.out" 2>&1
+	echo $? >"$logs/module-rustfmt.rc"
+) &
+lint_pid=$!
 
-# --- debug overlay (lockdep, DEBUG_LIST, DEBUG_ATOMIC_SLEEP): rwlock and lockless under load ---
-if [ "${CHECK_DEBUG:-1}" = 1 ] && [ -f selftests/steps/debug-load.sh ]; then
-	for variant in rwlock lockless; do
-		export DEBUG=1
-		out=$(bash qemu/build-kernel.sh x86_64 "$variant" 2>"$logs/build-debug-$variant.out"); rc=$?
-		result "debug x86_64/$variant kernel build + config verify" $rc "$(tail -n1 "$logs/build-debug-$variant.out")"
-		if [ $rc = 0 ] && run "debug x86_64/$variant image" bash qemu/mkimage.sh x86_64 "$variant"; then
-			boot x86_64 "$variant" debug-load debug-load 1800
-		fi
-		unset DEBUG
-	done
-fi
+for p in "${pids[@]}"; do wait "$p"; done
+wait "$lint_pid"
+t_boots=$(date +%s)
+if [ "$(cat "$logs/module-clippy.rc" 2>/dev/null)" = ok ]; then result "module: clippy + no warnings" 0
+else result "module: clippy + no warnings" 1 "(see $logs/module-clippy.out)"; grep -A5 -m3 -E '^(warning|error)' "$logs/module-clippy.out" | sed 's/^/    /'; fi
+result "module: rustfmt" "$(cat "$logs/module-rustfmt.rc" 2>/dev/null || echo 1)" "$(head -c 300 "$logs/module-rustfmt.out" 2>/dev/null)"
 
-printf '[check] done in %ss\n' $(( $(date +%s) - t_start ))
+# --- the verdicts: every boot log judged by `ept judge --json` ---
+# show RUNS.json: one result line per run; exit = runs that do not meet.
+show() {
+	python3 -c '
+import json, sys
+bad = 0
+for r in json.load(open(sys.argv[1])):
+    ok = r["meets"]
+    bad += not ok
+    exp = "/".join(r["expected"])
+    print("%s|%s|%s%s|%s" % ("ok" if ok else "FAIL", r["cell"], r["verdict"],
+          "" if ok else " (expected %s)" % exp, r["reason"][:120].replace("|", "/")))
+sys.exit(min(bad, 100))
+' "$1"
+}
+line() { # ok|FAIL cell verdict reason
+	[ "$1" = ok ] && result "$2" 0 "$3 - $4" || result "$2" 1 "$3 - $4"
+}
+for s in $sets; do
+	[ -f "$logs/$s/report.json" ] || { result "$s: ept run" 1 "(no report; see $logs/$s.out)"; tail -n 15 "$logs/$s.out" | sed 's/^/    /'; continue; }
+	# Runs without a boot (NOT_APPLICABLE, UNAVAILABLE, a failed build).
+	python3 -c '
+import json, sys
+for r in json.load(open(sys.argv[1]))["runs"]:
+    if not r.get("log"):
+        print("%s|%s|%s|%s" % ("ok" if r["meets"] else "FAIL", r["cell"], r["verdict"], r["reason"][:120].replace("|", "/")))
+' "$logs/$s/report.json" >"$logs/$s.noboot"
+	while IFS='|' read -r ok cell v why; do line "$ok" "$s $cell" "$v" "$why"; done <"$logs/$s.noboot"
+	for log in "$logs/$s"/logs/*.log; do
+		[ -f "$log" ] || continue
+		case $log in */build-*) continue ;; esac
+		b=$(basename "$log" .log) arch=${b%%-*} base=""
+		# The unmodified kernel's selftests of the same arch and base.
+		case $s in
+		check-debug) base="$logs/check/logs/$arch-spinlock-r1.log" ;;
+		*) base="$logs/$s/logs/$arch-spinlock-r1.log" ;;
+		esac
+		if [[ $b =~ ^$arch-spinlock-(r[0-9]|[a-z]) ]] || [ ! -f "$base" ]; then base=""; fi
+		"$EPT" judge --json ${base:+--baseline "$base"} "$log" >"$log.json" 2>"$log.judge.err"
+		[ -s "$log.json" ] || { result "$s $b" 1 "(ept judge: $(tail -n1 "$log.judge.err"))"; continue; }
+		show "$log.json" >"$log.lines"
+		while IFS='|' read -r ok cell v why; do line "$ok" "$s $cell" "$v" "$why"; done <"$log.lines"
+	done
+done
+t_end=$(date +%s)
+
+printf '[check] done in %ss (host tests %ss, builds and boots %ss, judging %ss)\n' \
+	$((t_end - t_start)) $((t_host - t_start)) $((t_boots - t_host)) $((t_end - t_boots))
+for s in $sets; do grep -E '^ept: (.*build (done|FAILED)|boot .*re-queued)' "$logs/$s.out" 2>/dev/null | sed "s/^/[check] $s: /"; done
 [ $fail = 0 ] || printf '[check] failed: %s\n' "${failed[@]}"
 echo "$pass passed, $fail failed"
 [ $fail = 0 ]

@@ -1,103 +1,135 @@
 #!/usr/bin/env bash
-# Repeat evidence for the module (issue #4): REPEATS runs of `inversion`
-# and `stall` per (arch, variant), all runs of a cell in one boot (the
-# stall runs rmmod after each hang, which breaks the cycle), then a tally
-# per cell from the console logs: KTAP verdicts, the latency maximum per
-# run, kernel stall reports. Writes qemu/evidence-results.md; the rows of
-# cells not measured this time are kept from the file's previous table
-# (so VARIANTS=lockless adds its rows to the others).
+# Repeat evidence for the module: REPEATS runs of each evidence scenario
+# (`ept defaults evidence scenarios`: inversion, stall) per (arch, variant),
+# PACK repeat indices per boot (a cell's inversion runs, then its stall
+# runs: each stall run rmmods after its hang, which breaks the cycle), all
+# judged by `ept judge --json`, then a tally per (arch, variant, scenario):
+# verdicts, kernel stall reports, latency maxima, host starvation. Writes
+# qemu/evidence-results.md; the rows of cells not measured this time are
+# kept from the file's previous table (so VARIANTS=lockless adds its rows).
 #
-#   qemu/evidence.sh            # ARCHS, VARIANTS, REPEATS (20), DURATION (15),
-#                               # LINGER (12), SCENARIOS (inversion stall)
+#   qemu/evidence.sh      # ARCHS, VARIANTS, SCENARIOS (from `ept defaults
+#                         # evidence ...`), REPEATS (20), DURATION (15 s,
+#                         # the module's duration_s), LINGER (12 s), PACK (10)
 #
-# Runs one VM at a time: the latency verdicts need the host's cores.
+# LOAD="stress-ng --cpu 2" (any command) runs that command for the whole
+# evidence run, to measure under a competing host load; the file says which.
+# One VM at a time (EPT_VM_LOCK): the latency verdicts need the host's cores.
 set -uo pipefail
 EPT_TAG=evidence
 . "$(dirname "$0")/lib.sh"
 cd "$EPT_TOP"
-ARCHS=${ARCHS:-x86_64 riscv64}
-VARIANTS=${VARIANTS:-rwlock spinlock lockless}
-SCENARIOS=${SCENARIOS:-inversion stall}
+EPT="$EPT_TOP/selftests/host/target/release/ept"
+cargo build -q --release --manifest-path selftests/host/Cargo.toml || die "cannot build the host tool"
+ARCHS=${ARCHS:-$("$EPT" defaults evidence archs)}
+VARIANTS=${VARIANTS:-$("$EPT" defaults evidence variants)}
+SCENARIOS=${SCENARIOS:-$("$EPT" defaults evidence scenarios)}
 REPEATS=${REPEATS:-20}
 DURATION=${DURATION:-15}
 # After a hang verdict: long enough for the RCU stall detector (10 s
 # after the probe's grace period starts) to report.
 LINGER=${LINGER:-12}
-outdir=out/evidence
-mkdir -p "$outdir"
+PACK=${PACK:-10}
+LOAD=${LOAD:-}
+mkdir -p "$EPT_CACHE/locks"
+export EPT_VM_LOCK=${EPT_VM_LOCK:-$EPT_CACHE/locks/vm.lock}
+out=out/evidence
+rm -rf "$out"; mkdir -p "$out"
 res=qemu/evidence-results.md
 rows=$(mktemp)
 # Previous rows: "| a | b | ... |" table lines back to "a|b|...".
-[ -f "$res" ] && grep -E '^\| (x86_64|riscv64) \|' "$res" | sed 's/^| //; s/ |$//; s/ | /|/g' >"$rows"
+# (rows of an older layout, another column count, are dropped)
+[ -f "$res" ] && grep -E '^\| [a-z0-9_]+ \|' "$res" | grep -v '^| arch |' | sed 's/^| //; s/ |$//; s/ | /|/g' |
+	awk -F'|' 'NF == 15' >"$rows"
 t_all=$(date +%s)
 
-# tally LOG SCENARIO: one table row's data columns.
-tally() {
-	local log=$1 sc=$2
-	local runs notok hang errs rcu hung lat
-	runs=$(grep -c 'ept-run: result after' "$log")
-	notok=$(grep -c 'ept-run: result after .*: not ok' "$log")
-	hang=$(grep -c 'ept-run: result after .*: not ok .*hang' "$log")
-	errs=$(grep -c 'ept-run: no result after' "$log")
-	rcu=$(grep -cE 'rcu: INFO: rcu_(preempt|sched) (self-)?detected stall|rcu_preempt detected stalls' "$log")
-	hung=$(grep -c 'INFO: task .* blocked for more than' "$log")
-	# Latency maximum per run (ms), from the final metrics lines.
-	lat=$(grep -o "# metrics scenario=$sc hang=0 .*" "$log" | grep -o 'lat_max_us=[0-9]*' |
-		cut -d= -f2 | sort -n | awk '{a[NR]=$1} END {if (NR) printf "%.0f / %.0f / %.0f", a[1]/1000, a[int((NR+1)/2)]/1000, a[NR]/1000; else printf "-"}')
-	echo "$runs|$notok|$hang|$errs|$rcu|$hung|$lat"
-}
+load_pid=""
+if [ -n "$LOAD" ]; then
+	say "competing host load for the whole run: $LOAD"
+	setsid bash -c "exec $LOAD" >/dev/null 2>&1 &
+	load_pid=$!
+fi
 
-for arch in $ARCHS; do
-	for variant in $VARIANTS; do
-		for sc in $SCENARIOS; do
-			steps=$(mktemp)
-			cat >"$steps" <<-EOF
-				#!/bin/sh
-				REPEATS=$REPEATS LINGER=$LINGER EPT_PARAMS="duration_s=$DURATION"
-				. /ept/scenarios/$sc.sh
-			EOF
-			log="$outdir/$arch-$variant-$sc.log"
-			deadline=$((REPEATS * (DURATION + LINGER + 40) + 180))
-			say "$arch/$variant $sc: $REPEATS runs of ${DURATION} s in one boot (deadline ${deadline}s)"
-			t0=$(date +%s)
-			bash qemu/run-vm.sh "$arch" "$variant" --steps "$steps" --deadline "$deadline" --log "$log" >"$log.host" 2>&1
-			rc=$?
-			secs=$(( $(date +%s) - t0 ))
-			rm -f "$steps"
-			row=$(tally "$log" "$sc")
-			say "$arch/$variant $sc: vm rc=$rc in ${secs}s; runs|not_ok|hang|no_result|rcu_stall|hung_task|lat_ms = $row"
-			grep -v "^$arch|$variant|$sc|" "$rows" >"$rows.tmp"
-			echo "$arch|$variant|$sc|$row|$rc|$secs|$REPEATS x $DURATION s|$(date -u +%Y-%m-%d)" >>"$rows.tmp"
-			sort -o "$rows" "$rows.tmp"; rm -f "$rows.tmp"
-		done
-	done
-done
+say "$REPEATS runs of $SCENARIOS per arch x variant ($ARCHS; $VARIANTS), $PACK repeats per boot"
+"$EPT" run --archs "$ARCHS" --variants "$VARIANTS" --scenarios "$SCENARIOS" \
+	--repeat "$REPEATS" --pack "$PACK" --params "duration_s=$DURATION" --env "LINGER=$LINGER" \
+	--out "$out" --logs "$out/logs" >"$out/run.out" 2>&1
+rc=$?
+[ -n "$load_pid" ] && kill -- -"$load_pid" 2>/dev/null
 secs=$(( $(date +%s) - t_all ))
+say "ept run exit $rc in ${secs}s ($out/run.out)"
+
+# Every boot log, judged once: one JSON list of runs.
+for log in "$out"/logs/*.log; do
+	case $log in */build-*) continue ;; esac
+	"$EPT" judge --json "$log" || true
+done | python3 -c '
+import json, sys
+# `ept judge --json` prints one JSON array per log; read them all.
+text, runs, dec, i = sys.stdin.read(), [], json.JSONDecoder(), 0
+while True:
+    while i < len(text) and text[i].isspace():
+        i += 1
+    if i >= len(text):
+        break
+    v, i = dec.raw_decode(text, i)
+    runs.extend(v)
+json.dump(runs, open(sys.argv[1], "w"))
+' "$out/runs.json"
+
+# tally: one row per (arch, variant, scenario) measured now.
+python3 - "$out/runs.json" "$REPEATS x $DURATION s" "$(date -u +%Y-%m-%d)" "${LOAD:-idle}" >"$rows.new" <<'PY'
+import json, sys
+from collections import defaultdict
+runs, what, day, load = json.load(open(sys.argv[1])), sys.argv[2], sys.argv[3], sys.argv[4]
+cells = defaultdict(list)
+for r in runs:
+    cells[(r["arch"], r["variant"], r["scenario"])].append(r)
+def count(rs, label):
+    return sum(f["count"] for r in rs for f in r["findings"] if label in f["what"])
+for (a, v, s), rs in sorted(cells.items()):
+    verdicts = defaultdict(int)
+    for r in rs:
+        verdicts[r["verdict"]] += 1
+    vtxt = " ".join("%s %d" % kv for kv in sorted(verdicts.items(), key=lambda kv: -kv[1]))
+    meets = sum(r["meets"] for r in rs)
+    lat = sorted(r["metrics"]["values"]["lat_max_us"] / 1000 for r in rs
+                 if "lat_max_us" in r["metrics"]["values"] and r["verdict"] != "HANG")
+    ltxt = "%.0f / %.0f / %.0f" % (lat[0], lat[(len(lat) - 1) // 2], lat[-1]) if lat else "-"
+    starved = sum(r["metrics"]["values"].get("vcpu_starved_pct", 0) > 20 for r in rs)
+    rej = [v2 for r in rs for k, v2 in r["metrics"]["values"].items() if "reject" in k]
+    rtxt = "%d" % sum(rej) if rej else "-"
+    secs = sum(r["elapsed_s"] for r in rs)
+    print("|".join(map(str, [a, v, s, len(rs), vtxt, meets, count(rs, "RCU stall"), count(rs, "hung task"),
+                             ltxt, rtxt, starved, "%.0f" % secs, what, load, day])))
+PY
+# Replace the rows measured now, keep the others.
+cut -d'|' -f1-3 "$rows.new" | while read -r k; do grep -v "^$k|" "$rows" >"$rows.tmp"; mv "$rows.tmp" "$rows"; done
+cat "$rows.new" >>"$rows"; sort -o "$rows" "$rows"
 
 {
 	echo "# Module evidence: repeated inversion and stall runs"
 	echo
-	echo "Made by \`qemu/evidence.sh\` (defaults: REPEATS=20 DURATION=15 LINGER=12; each row says its"
-	echo "repeats x duration and date), $(nproc) cores, TCG, one 2-vCPU VM at a time, all runs of a cell"
-	echo "in one boot. The last invocation took ${secs} s."
+	echo "Made by \`qemu/evidence.sh\` (defaults: REPEATS=20 DURATION=15 LINGER=12 PACK=10; each row says its"
+	echo "repeats x duration, host load and date), $(nproc) cores, TCG, one 2-vCPU VM at a time, $PACK"
+	echo "repeats per boot. The last invocation took ${secs} s (\`ept run\` exit $rc)."
 	echo "Kernel: $(. "$(qemu/build-kernel.sh x86_64 spinlock 2>/dev/null)/build-info.env"; echo "$BASE_PKG $BASE_DEB_VERSION"), variants as in \`qemu/variants/\`."
-	echo "Module defaults otherwise (inversion: hog burst 100 ms every 250 ms, threshold 50 %;"
-	echo "stall: hang = no consumer progress for 5 s). Logs: \`out/evidence/\`."
+	echo "Every run is judged by \`ept judge --json\` (the same judge as \`make run\`). Logs: \`out/evidence/\`."
 	echo
-	echo "- **not ok**: runs whose KTAP result is \`not ok\` (inversion: the latency signature; stall: a hang)."
-	echo "- **hang**: of those, hangs declared by the module's watchdog."
-	echo "- **no result**: runs that gave no KTAP result in time (harness timeout)."
-	echo "- **RCU stall / hung task**: kernel reports in the cell's console log (all runs)."
-	echo "- **max latency**: per-run maximum of the consumer's vfs_poll() latency over completed runs: min / median / max (ms)."
-	echo "- The stall scenario never gets a hung-task report: its blocked threads wait in TASK_RTLOCK_WAIT and"
-	echo "  khungtaskd's own timer dies with the ktimers threads; \`SCENARIOS=hung-task\` makes one (README)."
+	echo "- **verdicts**: the judge's verdict per run (inversion: the module's burst-correlated signature;"
+	echo "  stall: the module's watchdog hang, a kernel stall report, or the host deadline)."
+	echo "- **meet**: runs whose verdict meets the scenario's expectation for the variant."
+	echo "- **RCU stall / hung task**: kernel reports in the runs (each record counted once)."
+	echo "- **max latency**: per-run maximum of the consumer's vfs_poll() latency (metric only), runs"
+	echo "  that did not hang: min / median / max (ms)."
+	echo "- **outliers rejected**: latency outliers the module's signature rejected (summed), when reported."
+	echo "- **starved**: runs whose vCPUs waited over 20 % of the boot for a host CPU (\`vcpu_starved_pct\`)."
+	echo "- **host load**: \`idle\`, or the command that loaded the host for the whole run (LOAD=...)."
 	echo
-	echo "| arch | variant | scenario | runs | not ok | hang | no result | RCU stall reports | hung-task reports | max latency ms (min / median / max) | VM exit | VM s | repeats x duration | date |"
-	echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
-	while IFS='|' read -r a v s r n h e rc ht lat vrc vs rd d; do
-		echo "| $a | $v | $s | $r | $n | $h | $e | $rc | $ht | $lat | $vrc | $vs | $rd | $d |"
-	done <"$rows"
+	echo "| arch | variant | scenario | runs | verdicts | meet | RCU stall reports | hung-task reports | max latency ms (min / median / max) | outliers rejected | starved | run s | repeats x duration | host load | date |"
+	echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+	while IFS= read -r r; do echo "| ${r//|/ | } |"; done <"$rows"
 } >"$res"
-rm -f "$rows"
+rm -f "$rows" "$rows.new"
 say "wrote $res (${secs} s)"
 cat "$res"

@@ -218,6 +218,8 @@ impl ScenarioSpec {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Matrix {
+    /// Environment of the set's `ept run` (`BASE=6.12`, `DEBUG=1`).
+    pub env: Option<Vec<String>>,
     pub archs: Option<Vec<String>>,
     pub variants: Option<Vec<String>>,
     pub scenarios: Option<Vec<String>>,
@@ -308,6 +310,11 @@ impl Scenarios {
         Scenarios::from_json(SCENARIOS_JSON).expect("built-in scenarios.json is valid")
     }
 
+    /// The names of the default sets (run, quick, check, ...).
+    pub fn set_names(&self) -> Vec<String> {
+        self.sets.keys().cloned().collect()
+    }
+
     pub fn names(&self) -> Vec<String> {
         self.known.keys().cloned().collect()
     }
@@ -316,15 +323,23 @@ impl Scenarios {
         self.known.contains_key(name)
     }
 
-    /// A default list: `key` is archs, variants or scenarios; `set` is
-    /// run, quick, check or evidence (a set without the key falls back to run).
+    /// A default list: `key` is archs, variants, scenarios or env; `set` is
+    /// run, quick, check, check-cross, check-6.12, check-debug or evidence
+    /// (a set without the key falls back to run; env to nothing).
     pub fn default_list(&self, set: &str, key: &str) -> Result<Vec<String>, String> {
+        if key == "env" {
+            let m = self
+                .sets
+                .get(set)
+                .ok_or_else(|| format!("unknown defaults set {set}"))?;
+            return Ok(m.env.clone().unwrap_or_default());
+        }
         let pick = |m: &Matrix| match key {
             "archs" => Ok(m.archs.clone()),
             "variants" => Ok(m.variants.clone()),
             "scenarios" => Ok(m.scenarios.clone()),
             _ => Err(format!(
-                "unknown defaults key {key} (archs, variants, scenarios)"
+                "unknown defaults key {key} (archs, variants, scenarios, env)"
             )),
         };
         let m = self.sets.get(set).ok_or_else(|| {
@@ -543,7 +558,17 @@ mod tests {
     #[test]
     fn builtin_file_parses() {
         let s = Scenarios::builtin();
-        for set in ["run", "quick", "check", "evidence"] {
+        assert_eq!(s.default_list("check-6.12", "env").unwrap(), ["BASE=6.12"]);
+        assert!(s.default_list("run", "env").unwrap().is_empty());
+        for set in [
+            "run",
+            "quick",
+            "check",
+            "check-cross",
+            "check-6.12",
+            "check-debug",
+            "evidence",
+        ] {
             for k in ["archs", "variants", "scenarios"] {
                 let l = s.default_list(set, k).unwrap();
                 assert!(!l.is_empty(), "{set}.{k}");

@@ -14,8 +14,8 @@ USAGE:
   ept run [OPTIONS]                     build, boot and judge the matrix (a cell's runs share boots)
   ept judge [OPTIONS] LOG...            judge console logs: a verdict + evidence per run
   ept defaults [SET] KEY                a default list from scenarios.json: KEY = archs,
-                                        variants or scenarios; SET = run (default), quick,
-                                        check or evidence
+                                        variants, scenarios or env; SET = run (default)
+                                        or another (`ept defaults sets` lists them)
   ept report [--in FILE] [--out DIR]    render report.md + SVG plots from report.json
   ept compare [--report FILE] VAR_A VAR_B   two variants of one report
   ept compare A.json B.json             the same cells in two reports
@@ -34,6 +34,7 @@ run options:
   --force              also run what the kernel's FEATURES say cannot apply
                        (NOT_APPLICABLE otherwise); also FORCE=1
   --params \"K=V ...\"   extra module parameters for every module run ($EPT_PARAMS)
+  --env \"K=V ...\"      variables exported in every plan (LINGER=12, PIN=none, ...)
   --duration S         DURATION=S in the guest (soak); added to the deadline of
                        scenarios that use it
   --jobs N             VMs in parallel (default 1; the guests have 2 vCPUs each)
@@ -196,6 +197,14 @@ fn cmd_run(mut a: Args) -> Result<i32, Fail> {
     let force = a.flag(&["--force"]) || env_on("FORCE");
     let pack: u32 = parse_num("--pack", o(&mut a, "--pack")?)?.unwrap_or(1);
     let params = o(&mut a, "--params")?;
+    let env = list(&o(&mut a, "--env")?.unwrap_or_default());
+    if let Some(bad) = env.iter().find(|kv| {
+        kv.split_once('=').is_none_or(|(k, _)| {
+            k.is_empty() || !k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        })
+    }) {
+        return usage(format!("run: --env {bad}: want NAME=value"));
+    }
     let repeat: Option<u32> = parse_num("--repeat", o(&mut a, "--repeat")?)?;
     let duration: Option<u64> = parse_num("--duration", o(&mut a, "--duration")?)?;
     let jobs: usize = parse_num("--jobs", o(&mut a, "--jobs")?)?.unwrap_or(1);
@@ -258,6 +267,7 @@ fn cmd_run(mut a: Args) -> Result<i32, Fail> {
         force,
         pack,
         params,
+        env,
     };
     let runs = runner::run_matrix(&opts, &scen, &exp);
     let rep = Report::new(runs, shard.map(|(i, n)| format!("{i}/{n}")));
@@ -404,6 +414,10 @@ fn cmd_defaults(mut a: Args) -> Result<i32, Fail> {
     let (scen, _) = load_data(&mut a)?;
     let rest = a.rest().map_err(Fail::Usage)?;
     let (set, key) = match rest.as_slice() {
+        [k] if k == "sets" => {
+            println!("{}", scen.set_names().join(" "));
+            return Ok(0);
+        }
         [k] => ("run", k.as_str()),
         [s, k] => (s.as_str(), k.as_str()),
         _ => return usage("defaults: give [SET] KEY (e.g. `ept defaults check archs`)"),

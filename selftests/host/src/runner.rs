@@ -47,6 +47,8 @@ pub struct RunOpts {
     pub pack: u32,
     /// Extra module parameters for every module run (`--params`, $EPT_PARAMS).
     pub params: Option<String>,
+    /// `K=V` exported in every plan (`--env`: LINGER=12, PIN=none, ...).
+    pub env: Vec<String>,
 }
 
 /// A planned run: (arch, variant, scenario, repeat).
@@ -222,6 +224,11 @@ pub fn plan_text(b: &Boot, scen: &Scenarios, o: &RunOpts) -> String {
     }
     if let Some(p) = o.params.as_deref().filter(|p| !p.trim().is_empty()) {
         s.push_str(&format!("export EPT_PARAMS={}\n", sh_quote(p)));
+    }
+    for kv in &o.env {
+        if let Some((k, v)) = kv.split_once('=') {
+            s.push_str(&format!("export {k}={}\n", sh_quote(v)));
+        }
     }
     // Opt-in long-timeout reruns of timed-out kernel selftests (slow: up to
     // the long timeout per test under TCG).
@@ -791,6 +798,7 @@ mod tests {
             force: false,
             pack: 1,
             params: None,
+            env: vec![],
         }
     }
 
@@ -902,6 +910,7 @@ mod tests {
         let mut o = opts();
         o.duration = Some(90);
         o.params = Some("duration_s=15 hog_burst_ms=40".into());
+        o.env = vec!["LINGER=12".into(), "PIN=none".into()];
         let runs = cells(
             &v(&["x86_64"]),
             &v(&["rwlock"]),
@@ -915,6 +924,7 @@ mod tests {
         assert!(t.starts_with("#!/bin/sh\n"));
         assert!(t.contains("export DURATION=90\n"));
         assert!(t.contains("export EPT_PARAMS='duration_s=15 hog_burst_ms=40'\n"));
+        assert!(t.contains("export LINGER='12'\nexport PIN='none'\n"));
         assert!(t.contains("# ept-run-deadline scenario=inversion repeat=1 seconds=300\n"));
         assert!(t.contains("# ept-run-deadline scenario=stall repeat=1 seconds=240\n"));
         let inv = t
