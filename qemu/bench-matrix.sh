@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # Matrix benchmark: wall time of the default `make run` matrix, warm (this
 # machine's cache as it is) or cold (COLD=1: an empty build cache; the
-# downloaded source .debs are reused, host packages are not reinstalled).
-# Writes qemu/bench-matrix-warm.md or qemu/bench-matrix-cold.md with the run's own output and
-# verdict table appended.
+# downloaded source .debs are reused, host packages are not reinstalled),
+# with the time per scenario and the verdict counts. One results file,
+# qemu/bench-matrix-results.md: a history table (one row per benchmark,
+# before and after a change) and, per mode, the latest run's details.
+#
+#   qemu/bench-matrix.sh          # warm; COLD=1 cold; make run's knobs apply
 set -uo pipefail
 EPT_TAG=bench-matrix
 . "$(dirname "$0")/lib.sh"
@@ -15,26 +18,94 @@ if [ "${COLD:-0}" = 1 ]; then
 	mkdir -p "$cold/debs"; cp -l "$EPT_CACHE"/debs/*.deb "$cold/debs/" 2>/dev/null || true
 	export EPT_CACHE=$cold
 fi
+mkdir -p "$EPT_CACHE/locks"
+export EPT_VM_LOCK=${EPT_VM_LOCK:-$EPT_CACHE/locks/vm.lock}
 out=$(mktemp)
-say "$mode matrix: make run (default ARCHS, VARIANTS, SCENARIOS)"
+say "$mode matrix: make run (ARCHS=${ARCHS:-default} VARIANTS=${VARIANTS:-default} SCENARIOS=${SCENARIOS:-default})"
+l0=$(cut -d' ' -f1 /proc/loadavg)
 t0=$(date +%s)
 make run 2>&1 | tee "$out"
 rc=${PIPESTATUS[0]}
 secs=$(( $(date +%s) - t0 ))
-res="$EPT_TOP/qemu/bench-matrix-$mode.md"
+res="$EPT_TOP/qemu/bench-matrix-results.md"
+rep=out/report/report.json
+boots=$(grep -c '^ept: boot ' "$out")
+requeued=$(grep -c 're-queued in boot' "$out")
+commit=$(git rev-parse --short HEAD 2>/dev/null || echo '?')$(git diff --quiet HEAD 2>/dev/null || echo +)
+summary=$(python3 - "$rep" <<'PY'
+import json, sys
+from collections import Counter
+runs = json.load(open(sys.argv[1]))["runs"]
+v = Counter(r["verdict"] for r in runs)
+print("%d|%d|%s" % (len(runs), sum(r["meets"] for r in runs),
+      " ".join("%s %d" % kv for kv in sorted(v.items(), key=lambda kv: -kv[1]))))
+PY
+)
+detail=$(python3 - "$rep" <<'PY'
+import json, sys
+from collections import defaultdict
+runs = json.load(open(sys.argv[1]))["runs"]
+by = defaultdict(list)
+for r in runs:
+    by[r["scenario"]].append(r)
+print("| scenario | runs | run s (sum) | run s (min / median / max) | verdicts |")
+print("|---|---|---|---|---|")
+for s, rs in sorted(by.items()):
+    t = sorted(r["elapsed_s"] for r in rs)
+    vs = defaultdict(int)
+    for r in rs:
+        vs[r["verdict"]] += 1
+    print("| %s | %d | %.0f | %.0f / %.0f / %.0f | %s |" % (s, len(rs), sum(t), t[0], t[(len(t) - 1) // 2], t[-1],
+          " ".join("%s %d" % kv for kv in sorted(vs.items(), key=lambda kv: -kv[1]))))
+PY
+)
+IFS='|' read -r nruns nmeet verdicts <<<"$summary"
+row="| $(date -u +%Y-%m-%d) | $mode | $commit | $secs | $nruns | $boots | $requeued | $nmeet | $verdicts | $l0 | $rc |"
+
+# The history rows of the file so far, then this one.
+hist=$(mktemp)
+[ -f "$res" ] && sed -n '/^## History/,/^## /p' "$res" | grep -E '^\| [0-9]{4}-' >"$hist"
+echo "$row" >>"$hist"
+# The other mode's latest details stay.
+other=$([ $mode = warm ] && echo cold || echo warm)
+keep=$(mktemp)
+[ -f "$res" ] && awk -v h="## Latest $other run" '/^## / { on = ($0 == h) } on' "$res" >"$keep"
 {
-	echo "# Matrix benchmark ($mode)"
+	echo "# Matrix benchmark"
 	echo
-	echo "Made by \`qemu/bench-matrix.sh\` on $(date -u +%Y-%m-%d), $(nproc) cores, TCG."
-	echo "Wall time of \`make run\` ($mode): **${secs} s** (exit status $rc: 0 = every cell met its expectation)."
-	[ "$mode" = cold ] && echo "\`ept run\` boots a cell's VMs while the next kernels build, so in a cold run the first cells' timings and throughput share the host with a kernel build."
+	echo "Made by \`qemu/bench-matrix.sh\` (warm: this machine's cache; \`COLD=1\`: an empty build cache,"
+	echo "downloaded .debs reused), $(nproc) cores, TCG, the default \`make run\` matrix unless the row says."
+	echo "A cold run boots a cell while the next kernels build, so its first cells share the host with a build."
 	echo
-	echo '```text'
-	grep -E '^\[[0-9]+/[0-9]+\]|^ept:|passed|failed|MISMATCH' "$out" | tail -n 80
-	echo '```'
+	echo "## History"
 	echo
-	[ -f out/report/report.md ] && sed -n '1,80p' out/report/report.md
-} >"$res"
+	echo "| date | mode | commit | wall s | runs | boots | re-queued | meet | verdicts | load1 at start | exit |"
+	echo "|---|---|---|---|---|---|---|---|---|---|---|"
+	cat "$hist"
+	echo
+	if [ $mode = warm ]; then
+		echo "## Latest warm run"
+		echo
+		echo "$(date -u +%Y-%m-%d), commit $commit: **${secs} s**, $boots boots, exit $rc. Time per scenario (run begin to run end):"
+		echo
+		echo "$detail"
+		echo
+		cat "$keep"
+	else
+		cat "$keep"
+		echo "## Latest cold run"
+		echo
+		echo "$(date -u +%Y-%m-%d), commit $commit: **${secs} s**, $boots boots, exit $rc. Time per scenario (run begin to run end):"
+		echo
+		echo "$detail"
+		echo
+	fi
+	echo "## Latest verdicts ($mode)"
+	echo
+	sed -n '/^## Verdicts/,/^## /p' out/report/report.md | sed '1d;$d'
+} >"$res.tmp"
+mv "$res.tmp" "$res"
+rm -f "$hist" "$keep"
 say "wrote $res (${secs} s, exit $rc)"
 rm -f "$out"
 [ -n "${cold:-}" ] && rm -rf "$cold"
