@@ -2,7 +2,8 @@
 # Build the epoll-torture module (top-level Kbuild, Rust in rust/) against
 # a cell's kernel build directory, as a standard external module, and print
 # the .ko path. Output goes to $EPT_CACHE/mod/<arch>-<base>, never into the
-# source tree. CLIPPY=1 runs clippy on the Rust code while building.
+# source tree. CLIPPY=1 runs clippy on the Rust code while building. The
+# same directory also gets epoll_torture_kunit.ko (the KUnit suite).
 #
 #   build-module.sh ARCH VARIANT
 set -euo pipefail
@@ -26,19 +27,4 @@ make -s -C "$BUILD_DIR" M="$EPT_TOP" MO="$out" ARCH="$(arch_get "$ARCH" KARCH)" 
 ko="$out/epoll_torture.ko"
 [ -f "$ko" ] || die "build produced no $ko"
 
-# The bindgen layout trap (toolchain notes): where Rust and C place
-# task_struct.pid and .policy must agree, or the build fails here.
-task_offsets() { # symbol -> "pid policy"
-	local sec val tmp
-	read -r sec val < <(llvm-objdump$LLVM_SUFFIX -t "$ko" | awk -v s="$1" '$NF == s {print $(NF-2), $1}')
-	[ -n "$sec" ] || return 1
-	tmp=$(mktemp)
-	llvm-objcopy$LLVM_SUFFIX --dump-section "$sec=$tmp" "$ko" "$tmp.o"
-	od -An -t u8 -j $((16#$val)) -N 16 "$tmp" | xargs
-	rm -f "$tmp" "$tmp.o"
-}
-rust=$(task_offsets EPT_RUST_TASK_OFFSETS) || die "no EPT_RUST_TASK_OFFSETS in $ko"
-c=$(task_offsets ept_c_task_offsets) || die "no ept_c_task_offsets in $ko"
-[ "$rust" = "$c" ] || die "task_struct layout: Rust (bindgen) puts pid, policy at $rust but C at $c; rebuild the kernel with CONFIG_SCHEDSTATS=y"
-say "task_struct offsets agree (pid, policy at $c)"
 echo "$ko"

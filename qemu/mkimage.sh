@@ -62,7 +62,8 @@ if [ "${MODULE:-1}" = 1 ]; then
 fi
 guest=$("$EPT_TOP/qemu/build-guest.sh" "$ARCH" "$VARIANT")
 
-img="$cell/initramfs.cpio.gz"
+img=$(image_path "$cell")
+mkdir -p "$(dirname "$img")"
 list=$(mktemp)
 trap 'rm -f "$list" "$img.$$"' EXIT
 {
@@ -73,7 +74,9 @@ trap 'rm -f "$list" "$img.$$"' EXIT
 	done
 	echo "file /bin/busybox $bb 0755 0 0"
 	echo "file /init $EPT_TOP/qemu/guest-init.sh 0755 0 0"
-	[ -n "$ko" ] && echo "file /lib/modules/epoll_torture.ko $ko 0644 0 0"
+	if [ -n "$ko" ]; then
+		for k in "$(dirname "$ko")"/*.ko; do echo "file /lib/modules/$(basename "$k") $k 0644 0 0"; done
+	fi
 	for f in "$guest"/bin/*; do [ -f "$f" ] && echo "file /bin/$(basename "$f") $f 0755 0 0"; done
 	for f in "$guest"/selftests/*; do [ -f "$f" ] && echo "file /usr/lib/epoll-selftests/$(basename "$f") $f 0755 0 0"; done
 	for f in "$EPT_TOP"/selftests/steps/*.sh; do [ -f "$f" ] && echo "file /ept/scenarios/$(basename "$f") $f 0755 0 0"; done
