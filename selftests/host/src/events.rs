@@ -42,14 +42,26 @@ pub const KERNEL_BADNESS: &[Badness] = &[
     bad(&["detected stalls on tasks"], Stall, "RCU stall"),
     bad(&["self-detected stall on CPU"], Stall, "RCU stall"),
     bad(&["rcu_", "kthread starved for"], Stall, "RCU stall"),
-    bad(&["INFO: task ", "blocked for more than"], Stall, "hung task"),
+    bad(
+        &["INFO: task ", "blocked for more than"],
+        Stall,
+        "hung task",
+    ),
     bad(&["soft lockup - CPU#"], Stall, "soft lockup"),
     bad(&["hard LOCKUP"], Stall, "hard lockup"),
     bad(&["BUG: workqueue lockup"], Stall, "workqueue lockup"),
     bad(&["Kernel panic - not syncing"], Crash, "kernel panic"),
-    bad(&["possible circular locking dependency"], Crash, "lockdep splat"),
+    bad(
+        &["possible circular locking dependency"],
+        Crash,
+        "lockdep splat",
+    ),
     bad(&["inconsistent lock state"], Crash, "lockdep splat"),
-    bad(&["possible recursive locking detected"], Crash, "lockdep splat"),
+    bad(
+        &["possible recursive locking detected"],
+        Crash,
+        "lockdep splat",
+    ),
     bad(&["bad unlock balance detected"], Crash, "lockdep splat"),
     bad(&["held lock freed"], Crash, "lockdep splat"),
     bad(&["DEBUG_LOCKS_WARN_ON"], Crash, "lockdep splat"),
@@ -59,7 +71,11 @@ pub const KERNEL_BADNESS: &[Badness] = &[
         Crash,
         "sleeping in atomic context",
     ),
-    bad(&["BUG: scheduling while atomic"], Crash, "sleeping in atomic context"),
+    bad(
+        &["BUG: scheduling while atomic"],
+        Crash,
+        "sleeping in atomic context",
+    ),
     bad(&["BUG: KASAN: "], Crash, "KASAN report"),
     bad(&["UBSAN: "], Crash, "UBSAN report"),
     bad(&["list_add corruption"], Crash, "list corruption"),
@@ -178,13 +194,22 @@ pub fn num(v: &str) -> Option<f64> {
 #[derive(Debug, Clone, PartialEq)]
 pub enum HostEvent {
     /// The deadline or the idle limit was hit; SysRq dumps follow.
-    Deadline { after_s: Option<f64> },
+    Deadline {
+        after_s: Option<f64>,
+    },
     /// The host killed QEMU after the dumps.
-    Kill { after_s: Option<f64> },
+    Kill {
+        after_s: Option<f64>,
+    },
     /// QEMU exited by itself (the guest powered off or died).
-    Exit { after_s: Option<f64> },
+    Exit {
+        after_s: Option<f64>,
+    },
     /// `load start loadavg=a,b,c ncpu=N`
-    LoadStart { load1: Option<f64>, ncpu: Option<f64> },
+    LoadStart {
+        load1: Option<f64>,
+        ncpu: Option<f64>,
+    },
     /// `load end loadavg=a,b,c wall_s=.. qemu_cpu_s=.. vcpu_wait_s=..`
     LoadEnd {
         load1: Option<f64>,
@@ -205,10 +230,20 @@ pub enum Kind {
     },
     /// `EPT: plan begin` (old: `steps begin`).
     PlanBegin,
+    /// `EPT: plan runs=S:N,S:N,...`: the runs the plan will make, in order
+    /// (optional; lets the judge name the runs a hang kept from starting).
+    PlanRuns {
+        runs: Vec<(String, u32)>,
+    },
     /// `EPT: plan end rc=N` (old: `steps end rc=N`).
-    PlanEnd { rc: i64 },
+    PlanEnd {
+        rc: i64,
+    },
     /// `EPT: run begin scenario=S repeat=N`
-    RunBegin { scenario: String, repeat: u32 },
+    RunBegin {
+        scenario: String,
+        repeat: u32,
+    },
     /// `EPT: run end scenario=S repeat=N rc=R`
     RunEnd {
         scenario: String,
@@ -216,10 +251,18 @@ pub enum Kind {
         rc: i64,
     },
     /// `<p>: KTAP version 1` / `TAP version 13`: a new plan starts.
-    TapVersion { producer: Producer },
+    TapVersion {
+        producer: Producer,
+    },
     /// `<p>: 1..N`
-    TapPlan { producer: Producer, count: u64 },
-    TapResult { producer: Producer, tap: TapLine },
+    TapPlan {
+        producer: Producer,
+        count: u64,
+    },
+    TapResult {
+        producer: Producer,
+        tap: TapLine,
+    },
     /// `<p>: # config k=v ...`
     Config {
         producer: Producer,
@@ -229,6 +272,8 @@ pub enum Kind {
     /// per-second samples are heartbeats too (progress = reader iterations
     /// so far).
     Heartbeat {
+        /// None: ept-kiszka's samples.
+        producer: Option<Producer>,
         key: String,
         t_s: f64,
         progress: f64,
@@ -261,7 +306,9 @@ pub enum Kind {
         seconds: Option<f64>,
     },
     /// `# epoll65: Test terminated by timeout` (kselftest harness).
-    SelftestTimeout { test: String },
+    SelftestTimeout {
+        test: String,
+    },
     /// The shell could not open a scenario script.
     MissingScript,
     /// Any other line (user-space output is not workload progress).
@@ -319,6 +366,19 @@ fn ept_marker(t: &str) -> Option<Kind> {
     if m.starts_with("plan begin") || m.starts_with("steps begin") {
         return Some(Kind::PlanBegin);
     }
+    if let Some(list) = m.strip_prefix("plan runs=") {
+        let runs = list
+            .split_whitespace()
+            .next()
+            .unwrap_or("")
+            .split(',')
+            .filter_map(|r| {
+                let (s, n) = r.rsplit_once(':').unwrap_or((r, "1"));
+                Some((s.to_string(), leading_u32(n)?)).filter(|x| !x.0.is_empty())
+            })
+            .collect();
+        return Some(Kind::PlanRuns { runs });
+    }
     if m.starts_with("plan end") || m.starts_with("steps end") {
         return Some(Kind::PlanEnd {
             rc: rc_after(m, "rc=").unwrap_or(-1),
@@ -362,6 +422,7 @@ fn ktap(producer: Producer, body: &str, l: &LogLine) -> Option<Kind> {
             .or(l.host_s)
             .unwrap_or(0.0);
         return Some(Kind::Heartbeat {
+            producer: Some(producer),
             key: format!(
                 "{}:{}",
                 producer.name(),
@@ -406,6 +467,7 @@ fn user_space(l: &LogLine, kiszka: &mut f64) -> Option<Kind> {
         if let (Some(t_s), Some(iters)) = (t_s, kv.get("reader_iters/s").and_then(|v| num(v))) {
             *kiszka += iters;
             return Some(Kind::Heartbeat {
+                producer: None,
                 key: "ept-kiszka".into(),
                 t_s,
                 progress: *kiszka,
@@ -640,7 +702,10 @@ mod tests {
             Some("lockdep splat")
         );
         assert_eq!(t("kernel BUG at fs/eventpoll.c:123!"), Some("kernel BUG"));
-        assert_eq!(t("watchdog: Watchdog detected hard LOCKUP on cpu 1"), Some("hard lockup"));
+        assert_eq!(
+            t("watchdog: Watchdog detected hard LOCKUP on cpu 1"),
+            Some("hard lockup")
+        );
         // Not anchored: a user-space echo of the word is not a report.
         assert_eq!(t("grep WARNING: in dmesg"), None);
         // Every pattern is reachable: no earlier entry swallows it.
@@ -688,13 +753,25 @@ mod tests {
         );
         // A kernel record glued to the marker line by the console.
         assert_eq!(
-            ept_marker("EPT: guest up release=7.3.4 version=#1 SMP cpus=2[    1.726133] clocksource: x"),
+            ept_marker(
+                "EPT: guest up release=7.3.4 version=#1 SMP cpus=2[    1.726133] clocksource: x"
+            ),
             Some(Kind::GuestUp {
                 release: Some("7.3.4".into()),
                 cpus: Some(2)
             })
         );
         assert_eq!(ept_marker("EPT: stall rc=0"), None);
+        assert_eq!(
+            ept_marker("EPT: plan runs=inversion:1,inversion:2,stall:1"),
+            Some(Kind::PlanRuns {
+                runs: vec![
+                    ("inversion".into(), 1),
+                    ("inversion".into(), 2),
+                    ("stall".into(), 1)
+                ]
+            })
+        );
     }
 
     #[test]

@@ -216,6 +216,8 @@ pub(crate) struct Boot<'a> {
     pub release: Option<String>,
     pub cpus: Option<u32>,
     pub plan_begin: Option<&'a Event>,
+    /// The runs the plan announced (`EPT: plan runs=...`), if it did.
+    pub planned: Option<Vec<RunId>>,
     pub plan_end: Option<(&'a Event, i64)>,
     pub deadline: Option<&'a Event>,
     pub kill: Option<&'a Event>,
@@ -247,7 +249,11 @@ pub(crate) struct Part<'a> {
 fn is_boot_level(k: &Kind) -> bool {
     matches!(
         k,
-        Kind::GuestUp { .. } | Kind::PlanBegin | Kind::PlanEnd { .. } | Kind::Host(_)
+        Kind::GuestUp { .. }
+            | Kind::PlanBegin
+            | Kind::PlanRuns { .. }
+            | Kind::PlanEnd { .. }
+            | Kind::Host(_)
     )
 }
 
@@ -261,6 +267,16 @@ fn boot_of(evs: &[Event]) -> Boot<'_> {
                 b.cpus = *cpus;
             }
             Kind::PlanBegin if b.plan_begin.is_none() => b.plan_begin = Some(e),
+            Kind::PlanRuns { runs } if b.planned.is_none() => {
+                b.planned = Some(
+                    runs.iter()
+                        .map(|(s, n)| RunId {
+                            scenario: s.clone(),
+                            repeat: *n,
+                        })
+                        .collect(),
+                )
+            }
             Kind::PlanEnd { rc } => b.plan_end = Some((e, *rc)),
             Kind::Host(h) => {
                 let slot = match h {
@@ -484,9 +500,9 @@ fn not_run(id: &RunId, why: &str, release: Option<String>) -> Judgement {
 /// Judge every run of one boot.
 ///
 /// `spec_of` gives the scenario's spec (the caller may set a baseline on
-/// it); `fallback` is the scenario of a log without run markers; `planned`,
-/// when known (the plan's run list), adds an ERROR for each planned run the
-/// log never began: "not run: an earlier run in this boot did not finish"
+/// it); `fallback` is the scenario of a log without run markers; `planned`
+/// (the plan's run list; by default the log's `EPT: plan runs=...` line,
+/// when it has one) adds an ERROR for each planned run the log never began: "not run: an earlier run in this boot did not finish"
 /// after a run that began and never ended, "not run: the boot ended before
 /// it" otherwise. Runs are returned in log order, then the ones not run.
 pub fn judge_plan(
@@ -518,9 +534,10 @@ pub fn judge_plan(
         }
         out.push(finish(&c, o));
     }
+    let planned = planned.map(<[RunId]>::to_vec).or(boot.planned.clone());
     if let Some(planned) = planned {
         let unfinished = runs.iter().any(|p| p.marked && p.end.is_none());
-        for id in planned {
+        for id in &planned {
             if runs.iter().any(|p| p.marked && p.id == *id) {
                 continue;
             }

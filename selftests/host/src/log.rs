@@ -316,9 +316,10 @@ fn fold_copies(raw: Vec<LogLine>) -> (Vec<LogLine>, EchoStats) {
                 .copied()
                 .filter(|c| partner[*c].is_none()),
             None => by_text.get(l.text.as_str()).and_then(|cands| {
-                cands.iter().copied().find(|&c| {
-                    partner[c].is_none() && near(&raw[c], l.host_s, offset)
-                })
+                cands
+                    .iter()
+                    .copied()
+                    .find(|&c| partner[c].is_none() && near(&raw[c], l.host_s, offset))
             }),
         };
         match found {
@@ -355,7 +356,9 @@ fn near(c: &LogLine, echo_h: Option<f64>, offset: Option<f64>) -> bool {
     let Some(h) = echo_h else {
         return false;
     };
-    let by_host = c.host_s.is_some_and(|x| (x - h).abs() <= ECHO_MATCH_WINDOW_S);
+    let by_host = c
+        .host_s
+        .is_some_and(|x| (x - h).abs() <= ECHO_MATCH_WINDOW_S);
     let by_kernel = match (c.kernel_s, offset) {
         (Some(k), Some(o)) => (k + o - h).abs() <= ECHO_MATCH_WINDOW_S,
         _ => false,

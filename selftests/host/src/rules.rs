@@ -154,7 +154,10 @@ fn producer_results(c: &Ctx, o: &mut Out) {
             }
             Kind::TapPlan { producer, count } if *producer != Producer::Kselftest => {
                 let ps = plans.entry(*producer).or_default();
-                if ps.last().is_none_or(|p| p.count.is_some() || !p.seen.is_empty()) {
+                if ps
+                    .last()
+                    .is_none_or(|p| p.count.is_some() || !p.seen.is_empty())
+                {
                     ps.push(Plan::default());
                 }
                 if let Some(p) = ps.last_mut() {
@@ -192,14 +195,15 @@ fn producer_results(c: &Ctx, o: &mut Out) {
                         format!(" # {}", kind.as_deref().unwrap_or(&tap.directive))
                     };
                     let ok = if tap.ok { "ok" } else { "not ok" };
-                    *info
-                        .entry(format!("{ok} {}{d}", tap.name))
-                        .or_default() += 1;
+                    *info.entry(format!("{ok} {}{d}", tap.name)).or_default() += 1;
                     continue;
                 }
-                if !tap.ok && kind.is_some() && v == c.spec.not_ok && !BUG_KINDS
-                    .iter()
-                    .any(|(k, _)| kind.as_deref().is_some_and(|x| x.eq_ignore_ascii_case(k)))
+                if !tap.ok
+                    && kind.is_some()
+                    && v == c.spec.not_ok
+                    && !BUG_KINDS
+                        .iter()
+                        .any(|(k, _)| kind.as_deref().is_some_and(|x| x.eq_ignore_ascii_case(k)))
                 {
                     o.note(format!(
                         "{what}: bug kind not in the kind table; the scenario's not_ok verdict ({v}) applies"
@@ -221,7 +225,13 @@ fn producer_results(c: &Ctx, o: &mut Out) {
     if !info.is_empty() {
         let list: Vec<String> = info
             .iter()
-            .map(|(k, n)| if *n > 1 { format!("{k} (x{n})") } else { k.clone() })
+            .map(|(k, n)| {
+                if *n > 1 {
+                    format!("{k} (x{n})")
+                } else {
+                    k.clone()
+                }
+            })
             .collect();
         o.note(format!(
             "producer results, information only (this scenario is judged by its exit status): {}",
@@ -506,9 +516,9 @@ fn required_results(c: &Ctx, o: &mut Out) {
     let has = |p: fn(&Kind) -> bool| c.run.events.iter().any(|e| p(&e.kind));
     match c.spec.kind {
         SpecKind::Module
-            if !has(|k| {
-                matches!(k, Kind::TapResult { producer, .. } if *producer != Producer::Kselftest)
-            }) =>
+            if !has(
+                |k| matches!(k, Kind::TapResult { producer, .. } if *producer != Producer::Kselftest),
+            ) =>
         {
             o.add(
                 Verdict::Error,
@@ -537,30 +547,54 @@ fn required_results(c: &Ctx, o: &mut Out) {
     }
 }
 
-/// Workload progress: heartbeat progress that rose, a result, a metrics
+/// Heartbeats as sequences: (event, sequence key, t_s, progress). A new
+/// plan of the same producer (the module loaded again) starts a new
+/// sequence, since its progress starts over.
+fn heartbeat_seqs<'a>(c: &'a Ctx) -> Vec<(&'a Event, String, f64, f64)> {
+    let mut plan: BTreeMap<Producer, usize> = BTreeMap::new();
+    let mut out = Vec::new();
+    for e in &c.run.events {
+        match &e.kind {
+            Kind::TapVersion { producer } => *plan.entry(*producer).or_default() += 1,
+            Kind::Heartbeat {
+                producer,
+                key,
+                t_s,
+                progress,
+            } => {
+                let n = producer.map_or(0, |p| plan.get(&p).copied().unwrap_or(0));
+                out.push((*e, format!("{key}#{n}"), *t_s, *progress));
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+/// Workload progress: heartbeat progress that changed, a result, a metrics
 /// line, a selftest binary's exit. Other output (ept-run's `alive`, a
 /// lingering shell) is not progress.
 fn progress_events<'a>(c: &'a Ctx, before_no: usize) -> Vec<&'a Event> {
-    let mut last: BTreeMap<&str, f64> = BTreeMap::new();
-    let mut out = Vec::new();
+    let mut last: BTreeMap<String, f64> = BTreeMap::new();
+    let mut out: Vec<&Event> = Vec::new();
+    for (e, key, _, progress) in heartbeat_seqs(c) {
+        if e.no < before_no && last.get(&key).is_none_or(|x| progress != *x) {
+            out.push(e);
+        }
+        last.insert(key, progress);
+    }
     for e in c.run.events.iter().filter(|e| e.no < before_no) {
-        let p = match &e.kind {
-            Kind::Heartbeat { key, progress, .. } => {
-                let rose = last.get(key.as_str()).is_none_or(|x| progress > x)
-                    && (*progress > 0.0 || !last.contains_key(key.as_str()));
-                last.insert(key, *progress);
-                rose
-            }
+        if matches!(
+            e.kind,
             Kind::TapResult { .. }
-            | Kind::Metrics { .. }
-            | Kind::Selftest { .. }
-            | Kind::SelftestRerun { .. } => true,
-            _ => false,
-        };
-        if p {
+                | Kind::Metrics { .. }
+                | Kind::Selftest { .. }
+                | Kind::SelftestRerun { .. }
+        ) {
             out.push(*e);
         }
     }
+    out.sort_by_key(|e| e.no);
     out
 }
 
@@ -627,7 +661,9 @@ fn host_deadline(c: &Ctx, o: &mut Out) {
     };
     o.add(
         Verdict::Hang,
-        format!("no workload progress for {idle:.0} s before the host gave up ({how}); last progress:"),
+        format!(
+            "no workload progress for {idle:.0} s before the host gave up ({how}); last progress:"
+        ),
         pline,
     );
     if let Some(f) = o.findings.last_mut() {
@@ -636,22 +672,28 @@ fn host_deadline(c: &Ctx, o: &mut Out) {
 }
 
 /// Stalls in heartbeat progress: (count, max_s, total_s, open_s).
-/// A stall is a run of heartbeats with no progress lasting >= min_s;
-/// `open_s` is the length of a stall still going at the last heartbeat.
+/// A stall is a run of heartbeats with unchanged progress lasting >= min_s
+/// (progress that falls is a workload starting a new step, e.g. the next
+/// thread count of throughput: not a stall); `open_s` is the length of a
+/// stall still going at the last heartbeat.
 pub(crate) fn stalls(hbs: &[(f64, f64)], min_s: f64, finished: bool) -> (usize, f64, f64, f64) {
     let (mut n, mut max, mut total, mut open) = (0, 0.0f64, 0.0, 0.0);
     let mut i = 0;
     while i + 1 < hbs.len() {
-        if hbs[i + 1].1 <= hbs[i].1 {
+        if hbs[i + 1].1 == hbs[i].1 {
             let start = hbs[i].0;
             let mut j = i + 1;
-            while j < hbs.len() && hbs[j].1 <= hbs[i].1 {
+            while j < hbs.len() && hbs[j].1 == hbs[i].1 {
                 j += 1;
             }
             if j == hbs.len() && !finished {
                 open = hbs[j - 1].0 - start;
             } else {
-                let end = if j < hbs.len() { hbs[j].0 } else { hbs[j - 1].0 };
+                let end = if j < hbs.len() {
+                    hbs[j].0
+                } else {
+                    hbs[j - 1].0
+                };
                 let len = end - start;
                 if len >= min_s {
                     n += 1;
@@ -669,21 +711,15 @@ pub(crate) fn stalls(hbs: &[(f64, f64)], min_s: f64, finished: bool) -> (usize, 
 
 /// Heartbeats: stalls that recovered (metrics), one still open at the end.
 fn heartbeats(c: &Ctx, o: &mut Out) {
-    let mut by_key: BTreeMap<&str, Vec<(f64, f64, Option<f64>)>> = BTreeMap::new();
-    let mut n_hb = 0;
-    let mut last = None;
-    for e in &c.run.events {
-        if let Kind::Heartbeat {
-            key, t_s, progress, ..
-        } = &e.kind
-        {
-            by_key
-                .entry(key)
-                .or_default()
-                .push((*t_s, *progress, e.host_s));
-            n_hb += 1;
-            last = Some(*progress);
-        }
+    let mut by_key: BTreeMap<String, Vec<(f64, f64, Option<f64>)>> = BTreeMap::new();
+    let seqs = heartbeat_seqs(c);
+    let n_hb = seqs.len();
+    let last = seqs.last().map(|x| x.3);
+    for (e, key, t_s, progress) in seqs {
+        by_key
+            .entry(key)
+            .or_default()
+            .push((t_s, progress, e.host_s));
     }
     if n_hb == 0 {
         return;
@@ -732,7 +768,9 @@ fn first_num(m: &BTreeMap<String, String>, keys: &[&str]) -> Option<f64> {
     keys.iter().find_map(|k| m.get(*k).and_then(|v| num(v)))
 }
 
-fn metrics_lines<'a>(c: &'a Ctx) -> impl Iterator<Item = (&'a Event, &'a BTreeMap<String, String>)> {
+fn metrics_lines<'a>(
+    c: &'a Ctx,
+) -> impl Iterator<Item = (&'a Event, &'a BTreeMap<String, String>)> {
     c.run.events.iter().filter_map(|e| match &e.kind {
         Kind::Metrics { kv, .. } => Some((*e, kv)),
         _ => None,
@@ -906,6 +944,16 @@ mod tests {
         assert_eq!(stalls(&hb, 1.0, false), (1, 3.0, 3.0, 1.0));
         assert_eq!(stalls(&hb, 1.0, true), (2, 3.0, 4.0, 0.0));
         assert_eq!(stalls(&hb, 5.0, true), (0, 0.0, 0.0, 0.0));
+        // Progress that falls starts a new step (throughput's next thread
+        // count): not a stall; flat after it is.
+        let hb = [
+            (1.0, 5806.0),
+            (2.0, 5808.0),
+            (3.0, 1635.0),
+            (4.0, 1636.0),
+            (6.0, 1636.0),
+        ];
+        assert_eq!(stalls(&hb, 1.0, true), (1, 2.0, 2.0, 0.0));
     }
 
     #[test]
@@ -923,10 +971,19 @@ mod tests {
             directive: d.into(),
         };
         let v = |ok, d| result_verdict(Producer::Module, &t(ok, d), Verdict::Fail).0;
-        assert_eq!(v(false, "bug detected: priority inversion: 3 of 9"), Verdict::Inversion);
+        assert_eq!(
+            v(false, "bug detected: priority inversion: 3 of 9"),
+            Verdict::Inversion
+        );
         assert_eq!(v(false, "bug detected: hang: no progress"), Verdict::Stall);
-        assert_eq!(v(false, "bug detected: lost wake-up: waiter 2"), Verdict::LostWakeup);
-        assert_eq!(v(false, "bug detected: false negative: 0 events"), Verdict::FalseNegative);
+        assert_eq!(
+            v(false, "bug detected: lost wake-up: waiter 2"),
+            Verdict::LostWakeup
+        );
+        assert_eq!(
+            v(false, "bug detected: false negative: 0 events"),
+            Verdict::FalseNegative
+        );
         assert_eq!(v(false, "error: no eventfd"), Verdict::Error);
         assert_eq!(v(true, "error: no eventfd"), Verdict::Error);
         assert_eq!(v(true, "SKIP aborted by rmmod"), Verdict::Pass);
