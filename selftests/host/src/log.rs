@@ -410,6 +410,80 @@ mod tests {
         assert!(!m.contains_key("z"));
     }
 
+    // Lines from fixtures/x86_64-spinlock-stall.log (old echoes, no kernel
+    // time) and the same records as the new `kmsg: [time] text` echoes.
+    const CONSOLE_HB: &str = "[+0010.761] [    6.631495] epoll_torture: # heartbeat scenario=stall t_ms=2008 progress=3432";
+    const ECHO_HB: &str =
+        "[+0010.758] kmsg: epoll_torture: # heartbeat scenario=stall t_ms=2008 progress=3432";
+    const CONSOLE_OK: &str = "[+0038.907] [   34.756110] epoll_torture: ok 1 stall";
+    const ECHO_OK: &str = "[+0038.886] kmsg: epoll_torture: ok 1 stall";
+
+    fn parse(lines: &[&str]) -> ConsoleLog {
+        ConsoleLog::parse(&(lines.join("\n") + "\n"))
+    }
+
+    #[test]
+    fn old_echo_folded_either_order_keeping_the_earlier_host_time() {
+        for lines in [
+            [ECHO_HB, CONSOLE_HB, ECHO_OK, CONSOLE_OK],
+            [CONSOLE_HB, ECHO_HB, CONSOLE_OK, ECHO_OK],
+        ] {
+            let l = parse(&lines);
+            assert_eq!(l.lines.len(), 2, "{lines:?}");
+            assert_eq!(l.echo.merged, 2);
+            let hb = &l.lines[0];
+            assert_eq!(hb.source, Source::Both);
+            assert_eq!(hb.host_s, Some(10.758));
+            assert_eq!(hb.kernel_s, Some(6.631495));
+            assert_eq!(hb.no, 1);
+            assert!(hb.is_kernel());
+            assert_eq!(l.lines[1].host_s, Some(38.886));
+        }
+    }
+
+    #[test]
+    fn old_echo_too_far_from_any_copy_is_its_own_record() {
+        // The same text 30 s later on the host and in kernel time: not a copy.
+        let late =
+            "[+0040.758] kmsg: epoll_torture: # heartbeat scenario=stall t_ms=2008 progress=3432";
+        let l = parse(&[CONSOLE_OK, CONSOLE_HB, late]);
+        assert_eq!(l.lines.len(), 3);
+        assert_eq!((l.echo.merged, l.echo.kmsg_only), (0, 1));
+        let echo = &l.lines[2];
+        assert_eq!((echo.source, echo.kernel_s), (Source::Kmsg, None));
+        assert!(echo.is_kernel());
+    }
+
+    #[test]
+    fn new_echo_matched_by_kernel_time_and_text() {
+        let new_hb = "[+0010.758] kmsg: [    6.631495] epoll_torture: # heartbeat scenario=stall t_ms=2008 progress=3432";
+        // Same text, another kernel time: another record.
+        let other = "[+0010.759] kmsg: [    8.631551] epoll_torture: # heartbeat scenario=stall t_ms=2008 progress=3432";
+        let l = parse(&[new_hb, CONSOLE_HB, other]);
+        assert_eq!((l.echo.merged, l.echo.kmsg_only), (1, 1));
+        assert_eq!(l.lines.len(), 2);
+        assert_eq!(l.lines[0].source, Source::Both);
+        assert_eq!(l.lines[0].host_s, Some(10.758));
+        assert_eq!(
+            (l.lines[1].source, l.lines[1].kernel_s),
+            (Source::Kmsg, Some(8.631551))
+        );
+    }
+
+    #[test]
+    fn kmsg_escapes_and_console_repeats() {
+        // /dev/kmsg prints a tab as \x09 (fixtures/x86_64-rwlock-stall.log).
+        let c = "[+0023.240] [   21.286500] rcu: \t(t=10000 jiffies g=1117 q=1 ncpus=2)";
+        let e = "[+0023.241] kmsg: rcu: \\x09(t=10000 jiffies g=1117 q=1 ncpus=2)";
+        // `dmesg` output of the steps repeats a record with its own time.
+        let again = "[+0030.000] [   21.286500] rcu: \t(t=10000 jiffies g=1117 q=1 ncpus=2)";
+        let l = parse(&[c, e, again]);
+        assert_eq!(l.lines.len(), 1);
+        assert_eq!(l.echo.merged, 1);
+        assert_eq!(l.echo.console_repeats, 1);
+        assert_eq!(unescape_kmsg("a\\x5cb\\xZZ"), "a\\b\\xZZ");
+    }
+
     #[test]
     fn after_s() {
         assert_eq!(
