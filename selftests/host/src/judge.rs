@@ -341,11 +341,11 @@ fn parts<'a>(evs: &'a [Event], boot: &Boot<'a>, fallback: &str) -> Vec<Part<'a>>
         for e in &evs[from..to] {
             match &e.kind {
                 Kind::RunEnd {
-                    scenario, repeat, ..
+                    scenario,
+                    repeat,
+                    rc,
                 } if end.is_none() && *scenario == id.scenario && *repeat == id.repeat => {
-                    if let Kind::RunEnd { rc, .. } = e.kind {
-                        end = Some((e, rc));
-                    }
+                    end = Some((e, *rc));
                 }
                 k if is_boot_level(k) => {}
                 _ => events.push(e),

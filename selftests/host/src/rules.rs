@@ -99,19 +99,45 @@ pub fn bug_kind(directive: &str) -> Option<&str> {
     Some(rest.split(':').next().unwrap_or(rest).trim())
 }
 
-/// A producer's result as a verdict (the kind table), with the finding text.
-fn result_verdict(p: Producer, t: &TapLine, not_ok: Verdict) -> (Verdict, String, Option<String>) {
+/// A producer's result mapped through the kind table.
+struct Mapped {
+    verdict: Verdict,
+    /// The finding's text.
+    what: String,
+    /// `<kind>` of `bug detected: <kind>: ...`.
+    kind: Option<String>,
+    /// A `not ok` whose kind is not in [`BUG_KINDS`]: the scenario's
+    /// `not_ok` verdict stands in.
+    unknown_kind: bool,
+}
+
+/// A producer's result as a verdict: `# error:` is ERROR, `ok` (also
+/// `# SKIP`) PASS, `not ok` the verdict of its bug kind.
+fn result_verdict(p: Producer, t: &TapLine, not_ok: Verdict) -> Mapped {
     let dir = t.directive.as_str();
-    if dir.len() >= 6 && dir[..6].eq_ignore_ascii_case("error:") {
-        let detail = dir[6..].trim();
-        return (
-            Verdict::Error,
-            format!("{} could not measure {}: {detail}", p.name(), t.name),
-            None,
-        );
+    if dir
+        .get(..6)
+        .is_some_and(|d| d.eq_ignore_ascii_case("error:"))
+    {
+        return Mapped {
+            verdict: Verdict::Error,
+            what: format!(
+                "{} could not measure {}: {}",
+                p.name(),
+                t.name,
+                dir[6..].trim()
+            ),
+            kind: None,
+            unknown_kind: false,
+        };
     }
     if t.ok {
-        return (Verdict::Pass, format!("{} ok: {}", p.name(), t.name), None);
+        return Mapped {
+            verdict: Verdict::Pass,
+            what: format!("{} ok: {}", p.name(), t.name),
+            kind: None,
+            unknown_kind: false,
+        };
     }
     let kind = bug_kind(dir);
     let known = kind.and_then(|k| {
@@ -121,11 +147,12 @@ fn result_verdict(p: Producer, t: &TapLine, not_ok: Verdict) -> (Verdict, String
             .map(|x| x.1)
     });
     let label = kind.unwrap_or(if dir.is_empty() { "no directive" } else { dir });
-    (
-        known.unwrap_or(not_ok),
-        format!("{} not ok: {} ({label})", p.name(), t.name),
-        kind.map(str::to_string),
-    )
+    Mapped {
+        verdict: known.unwrap_or(not_ok),
+        what: format!("{} not ok: {} ({label})", p.name(), t.name),
+        kind: kind.map(str::to_string),
+        unknown_kind: known.is_none(),
+    }
 }
 
 /// One plan of a producer: its declared count and the tests that reported.
@@ -179,34 +206,29 @@ fn producer_results(c: &Ctx, o: &mut Out) {
                     continue;
                 }
                 plan.seen.push(tap.number);
-                let (v, what, kind) = result_verdict(*producer, tap, c.spec.not_ok);
+                let m = result_verdict(*producer, tap, c.spec.not_ok);
                 o.metrics.results.push(TapResult {
                     producer: producer.name().to_string(),
                     name: tap.name.clone(),
                     ok: tap.ok,
                     directive: tap.directive.clone(),
-                    kind: kind.clone(),
-                    verdict: v,
+                    kind: m.kind.clone(),
+                    verdict: m.verdict,
                 });
                 if informative {
-                    let d = if tap.directive.is_empty() {
-                        String::new()
-                    } else {
-                        format!(" # {}", kind.as_deref().unwrap_or(&tap.directive))
+                    let d = match (&m.kind, tap.directive.is_empty()) {
+                        (Some(k), _) => format!(" # {k}"),
+                        (None, false) => format!(" # {}", tap.directive),
+                        (None, true) => String::new(),
                     };
                     let ok = if tap.ok { "ok" } else { "not ok" };
                     *info.entry(format!("{ok} {}{d}", tap.name)).or_default() += 1;
                     continue;
                 }
-                if !tap.ok
-                    && kind.is_some()
-                    && v == c.spec.not_ok
-                    && !BUG_KINDS
-                        .iter()
-                        .any(|(k, _)| kind.as_deref().is_some_and(|x| x.eq_ignore_ascii_case(k)))
-                {
+                if m.unknown_kind {
                     o.note(format!(
-                        "{what}: bug kind not in the kind table; the scenario's not_ok verdict ({v}) applies"
+                        "{}: no bug kind of the kind table; the scenario's not_ok verdict ({}) applies",
+                        m.what, m.verdict
                     ));
                 }
                 if tap.ok && tap.is_skip() {
@@ -217,7 +239,7 @@ fn producer_results(c: &Ctx, o: &mut Out) {
                         tap.directive
                     ));
                 }
-                o.add(v, what, c.line(e));
+                o.add(m.verdict, m.what, c.line(e));
             }
             _ => {}
         }
@@ -970,7 +992,7 @@ mod tests {
             name: "x".into(),
             directive: d.into(),
         };
-        let v = |ok, d| result_verdict(Producer::Module, &t(ok, d), Verdict::Fail).0;
+        let v = |ok, d| result_verdict(Producer::Module, &t(ok, d), Verdict::Fail).verdict;
         assert_eq!(
             v(false, "bug detected: priority inversion: 3 of 9"),
             Verdict::Inversion
@@ -990,5 +1012,20 @@ mod tests {
         // Unknown kind: the scenario's not_ok verdict.
         assert_eq!(v(false, "bug detected: something new"), Verdict::Fail);
         assert_eq!(v(false, ""), Verdict::Fail);
+        let m = result_verdict(
+            Producer::Wakeup,
+            &t(false, "bug detected: odd: x"),
+            Verdict::Fail,
+        );
+        assert!(m.unknown_kind && m.kind.as_deref() == Some("odd"));
+        assert_eq!(m.what, "ept-wakeup not ok: x (odd)");
+        assert!(
+            !result_verdict(
+                Producer::Module,
+                &t(false, "bug detected: hang"),
+                Verdict::Fail
+            )
+            .unknown_kind
+        );
     }
 }
