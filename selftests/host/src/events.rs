@@ -327,9 +327,19 @@ pub struct Event {
 }
 
 /// The body of a prefixed producer line, trimmed of KTAP indentation.
-pub fn producer_body(text: &str) -> Option<(Producer, &str)> {
+/// Kernel records may have the prefix after other text (a console line
+/// glued to the previous one); user-space lines must start with it (so
+/// `ept-run: epoll_torture: ok 1 stall`, ept-run quoting the module, is not
+/// a result).
+pub fn producer_body(text: &str, anywhere: bool) -> Option<(Producer, &str)> {
     PRODUCER_PREFIXES.iter().find_map(|(p, who)| {
-        let i = text.find(p)?;
+        let i = if anywhere {
+            text.find(p)?
+        } else {
+            text.trim_start()
+                .starts_with(p)
+                .then(|| text.len() - text.trim_start().len())?
+        };
         Some((*who, text[i + p.len()..].trim_start()))
     })
 }
@@ -555,7 +565,7 @@ fn host_event(n: &HostNote) -> HostEvent {
 fn line_kind(l: &LogLine, kiszka: &mut f64) -> Kind {
     let t = l.text.as_str();
     if l.is_kernel() {
-        if let Some((p, body)) = producer_body(t) {
+        if let Some((p, body)) = producer_body(t, true) {
             if let Some(k) = ktap(p, body, l) {
                 return k;
             }
@@ -578,7 +588,7 @@ fn line_kind(l: &LogLine, kiszka: &mut f64) -> Kind {
     if let Some(k) = ept_marker(t) {
         return k;
     }
-    if let Some((p, body)) = producer_body(t) {
+    if let Some((p, body)) = producer_body(t, false) {
         if p != Producer::Module {
             if let Some(k) = ktap(p, body, l) {
                 return k;
@@ -772,6 +782,78 @@ mod tests {
                 ]
             })
         );
+    }
+
+    #[test]
+    fn producers_by_prefix() {
+        let kind = |text: &str, kernel_s: Option<f64>| {
+            let l = LogLine {
+                no: 1,
+                host_s: Some(1.0),
+                kernel_s,
+                text: text.into(),
+                source: crate::log::Source::Console,
+            };
+            line_kind(&l, &mut 0.0)
+        };
+        // The wake-up program prints to the console (user space) ...
+        assert_eq!(
+            kind(
+                "ept-wakeup: not ok 1 wakeup # bug detected: lost wake-up: waiter 2 slept",
+                None
+            ),
+            Kind::TapResult {
+                producer: Producer::Wakeup,
+                tap: TapLine {
+                    ok: false,
+                    number: 1,
+                    name: "wakeup".into(),
+                    directive: "bug detected: lost wake-up: waiter 2 slept".into()
+                }
+            }
+        );
+        assert_eq!(
+            kind(
+                "ept-wakeup: # heartbeat scenario=wakeup t_ms=2000 progress=17",
+                None
+            ),
+            Kind::Heartbeat {
+                producer: Some(Producer::Wakeup),
+                key: "ept-wakeup:wakeup".into(),
+                t_s: 2.0,
+                progress: 17.0
+            }
+        );
+        // ... or through /dev/kmsg (a kernel record): the same events.
+        assert_eq!(
+            kind("ept-wakeup: 1..1", Some(3.0)),
+            Kind::TapPlan {
+                producer: Producer::Wakeup,
+                count: 1
+            }
+        );
+        // The module only speaks through the kernel: a user-space line
+        // quoting it (ept-run's own copy of the result) is not a result.
+        assert_eq!(
+            kind("ept-run: epoll_torture: ok 1 stall", None),
+            Kind::Other
+        );
+        assert_eq!(
+            kind("epoll_torture: KTAP version 1", Some(2.0)),
+            Kind::TapVersion {
+                producer: Producer::Module
+            }
+        );
+        // Unprefixed TAP on the console is the kselftest harness's.
+        assert!(matches!(
+            kind("not ok 65 global.epoll65", None),
+            Kind::TapResult {
+                producer: Producer::Kselftest,
+                ..
+            }
+        ));
+        // ... but not as a kernel record.
+        assert_eq!(kind("ok 1 something", Some(1.0)), Kind::Other);
     }
 
     #[test]
