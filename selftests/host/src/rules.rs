@@ -593,9 +593,11 @@ fn heartbeat_seqs<'a>(c: &'a Ctx) -> Vec<(&'a Event, String, f64, f64)> {
     out
 }
 
-/// Workload progress: heartbeat progress that changed, a result, a metrics
-/// line, a selftest binary's exit. Other output (ept-run's `alive`, a
-/// lingering shell) is not progress.
+/// Workload progress: heartbeat progress that changed (the module's and
+/// ept-wakeup's `# heartbeat`, ept-kiszka's samples), and each result a
+/// producer reports (a KTAP/TAP result, a `# metrics` line, a selftest
+/// binary's exit). Other output (ept-run's `alive`, a lingering shell, the
+/// kernel's own messages) is not progress.
 fn progress_events<'a>(c: &'a Ctx, before_no: usize) -> Vec<&'a Event> {
     let mut last: BTreeMap<String, f64> = BTreeMap::new();
     let mut out: Vec<&Event> = Vec::new();
