@@ -325,6 +325,92 @@ fn known_failure(c: &Ctx, test: &str) -> Option<(String, bool)> {
         .map(|w| (w.clone(), false))
 }
 
+/// What a failed kselftest amounts to.
+enum Failed<'a> {
+    /// Rerun alone with a long timeout it passed: (test, seconds, note).
+    PassedOnRerun(String, f64, String),
+    /// A known emulation failure, or a variant's finding: the note.
+    Known(String),
+    /// A failure: (what, line).
+    Fail(String, Option<&'a crate::log::LogLine>),
+}
+
+/// A kselftest `not ok`: its long-timeout rerun decides when there was one;
+/// else a known failure from the scenario data excuses it (an emulation
+/// failure only when the baseline, if given, failed it the same way).
+fn failed_selftest<'a>(
+    c: &'a Ctx,
+    e: &Event,
+    t: &TapLine,
+    reruns: &BTreeMap<String, (f64, Option<f64>, &Event)>,
+    timed_out: &BTreeMap<String, ()>,
+) -> Failed<'a> {
+    let name = &t.name;
+    // kselftest names it `global.epoll65`; the rerun line `epoll65`.
+    let short = name.rsplit('.').next().unwrap_or(name);
+    if let Some((rc, secs, re)) = reruns.get(short) {
+        let secs = secs.unwrap_or(0.0);
+        return if *rc == 0.0 {
+            Failed::PassedOnRerun(
+                short.to_string(),
+                secs,
+                format!(
+                    "selftest {name} exceeded the harness timeout under emulation; rerun alone with a long timeout it passed in {secs:.1} s ({})",
+                    c.line(re).map_or("", |l| l.text.trim())
+                ),
+            )
+        } else {
+            Failed::Fail(
+                format!(
+                    "selftest not ok: {name}, and again with a long timeout (rc={rc}, {secs:.1} s)"
+                ),
+                c.line(re),
+            )
+        };
+    }
+    let Some((why, own)) = known_failure(c, short) else {
+        let what = if t.directive.is_empty() {
+            format!("selftest not ok: {name}")
+        } else {
+            format!("selftest not ok: {name} # {}", t.directive)
+        };
+        return Failed::Fail(what, c.line(e));
+    };
+    let (how, k) = if timed_out.contains_key(short) {
+        ("harness timeout", "timeout")
+    } else {
+        ("failure", "fail")
+    };
+    if own {
+        return Failed::Known(format!(
+            "FINDING: selftest {name} ({how}) on {}: {why}",
+            c.variant
+        ));
+    }
+    match &c.spec.baseline_failures {
+        Some(b) if b.get(short).map(|x| x.as_str()) != Some(k) => {
+            let base = match b.get(short) {
+                Some(x) => format!("the unmodified kernel (baseline) failed it differently ({x})"),
+                None => "it passed on the unmodified kernel (baseline)".to_string(),
+            };
+            Failed::Fail(
+                format!("selftest not ok: {name} ({how}), but {base}"),
+                c.line(e),
+            )
+        }
+        b => {
+            let also = if b.is_some() {
+                "; the unmodified kernel (baseline) fails it too"
+            } else {
+                ""
+            };
+            Failed::Known(format!(
+                "selftest {name}: {how}, a known emulation failure ({why}){also}"
+            ))
+        }
+    }
+}
+
 /// The kernel's selftests: TAP results (one per test number and plan),
 /// harness timeouts, long-timeout reruns, binaries' exit status; known
 /// emulation failures and variant findings from the scenario data.
@@ -385,83 +471,20 @@ fn selftests(c: &Ctx, o: &mut Out) {
         } else if t.ok {
             pass += 1;
         } else {
-            // kselftest names it `global.epoll65`; the rerun line `epoll65`.
-            let short = name.rsplit('.').next().unwrap_or(name);
-            match reruns.get(short) {
-                Some((rc, secs, re)) if *rc == 0.0 => {
+            match failed_selftest(c, e, t, &reruns, &timed_out) {
+                Failed::PassedOnRerun(short, secs, note) => {
                     passed_on_rerun += 1;
-                    let secs = secs.unwrap_or(0.0);
                     o.set(&format!("selftest_{short}_long_s"), secs);
-                    o.note(format!(
-                        "selftest {name} exceeded the harness timeout under emulation; rerun alone with a long timeout it passed in {secs:.1} s ({})",
-                        c.line(re).map_or("", |l| l.text.trim())
-                    ));
+                    o.note(note);
                 }
-                Some((rc, secs, re)) => {
+                Failed::Known(note) => {
+                    known += 1;
+                    o.note(note);
+                }
+                Failed::Fail(what, line) => {
                     fail += 1;
-                    o.add(
-                        Verdict::Fail,
-                        format!(
-                            "selftest not ok: {name}, and again with a long timeout (rc={rc}, {:.1} s)",
-                            secs.unwrap_or(0.0)
-                        ),
-                        c.line(re),
-                    );
+                    o.add(Verdict::Fail, what, line);
                 }
-                None => match known_failure(c, short) {
-                    Some((why, own)) => {
-                        let (how, k) = if timed_out.contains_key(short) {
-                            ("harness timeout", "timeout")
-                        } else {
-                            ("failure", "fail")
-                        };
-                        match &c.spec.baseline_failures {
-                            Some(b) if !own && b.get(short).map(|x| x.as_str()) != Some(k) => {
-                                fail += 1;
-                                let base = match b.get(short) {
-                                    Some(x) => format!(
-                                        "the unmodified kernel (baseline) failed it differently ({x})"
-                                    ),
-                                    None => {
-                                        "it passed on the unmodified kernel (baseline)".to_string()
-                                    }
-                                };
-                                o.add(
-                                    Verdict::Fail,
-                                    format!("selftest not ok: {name} ({how}), but {base}"),
-                                    c.line(e),
-                                );
-                            }
-                            _ if own => {
-                                known += 1;
-                                o.note(format!(
-                                    "FINDING: selftest {name} ({how}) on {}: {why}",
-                                    c.variant
-                                ));
-                            }
-                            b => {
-                                known += 1;
-                                let also = if b.is_some() {
-                                    "; the unmodified kernel (baseline) fails it too"
-                                } else {
-                                    ""
-                                };
-                                o.note(format!(
-                                    "selftest {name}: {how}, a known emulation failure ({why}){also}"
-                                ));
-                            }
-                        }
-                    }
-                    None => {
-                        fail += 1;
-                        let what = if t.directive.is_empty() {
-                            format!("selftest not ok: {name}")
-                        } else {
-                            format!("selftest not ok: {name} # {}", t.directive)
-                        };
-                        o.add(Verdict::Fail, what, c.line(e));
-                    }
-                },
             }
         }
         if !name.is_empty() && !o.metrics.selftests.iter().any(|s| &s.name == name) {
