@@ -41,7 +41,11 @@ pub const KERNEL_BADNESS: &[Badness] = &[
     bad(&["detected expedited stalls"], Stall, "RCU stall"),
     bad(&["detected stalls on tasks"], Stall, "RCU stall"),
     bad(&["self-detected stall on CPU"], Stall, "RCU stall"),
-    bad(&["rcu_", "kthread starved for"], Stall, "RCU stall"),
+    bad(
+        &["rcu_", "kthread starved for"],
+        Stall,
+        "RCU grace-period kthread starved",
+    ),
     bad(
         &["INFO: task ", "blocked for more than"],
         Stall,

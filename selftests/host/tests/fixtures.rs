@@ -191,7 +191,8 @@ const CASES: &[Case] = &[
         findings: &[
             (Hang, "no workload progress for 72 s before the host gave up (35 heartbeat(s) with progress stuck at 9420); last progress:", 1),
             (Stall, "epoll_torture not ok: stall (hang)", 1),
-            (Stall, "RCU stall", 6),
+            (Stall, "RCU stall", 3),
+            (Stall, "RCU grace-period kthread starved", 3),
         ],
         stalls: Some(0.0),
         results: 1,
@@ -203,7 +204,8 @@ const CASES: &[Case] = &[
         verdict: Stall,
         findings: &[
             (Stall, "epoll_torture not ok: stall (hang)", 1),
-            (Stall, "RCU stall", 2),
+            (Stall, "RCU stall", 1),
+            (Stall, "RCU grace-period kthread starved", 1),
             (Fail, "steps exited rc=1", 1),
         ],
         stalls: Some(1.0),
@@ -296,7 +298,8 @@ const CASES: &[Case] = &[
         verdict: Hang,
         findings: &[
             (Hang, "no workload progress for 296 s before the host gave up (59 heartbeat(s) with progress stuck at 749); last progress:", 1),
-            (Stall, "RCU stall", 18),
+            (Stall, "RCU stall", 9),
+            (Stall, "RCU grace-period kthread starved", 9),
             (Fail, "steps exited rc=1", 1),
         ],
         stalls: Some(0.0),
@@ -419,7 +422,8 @@ const CASES: &[Case] = &[
         findings: &[
             (Hang, "no workload progress for 68 s before the host gave up (34 heartbeat(s) with progress stuck at 23977); last progress:", 1),
             (Stall, "epoll_torture not ok: stall (hang)", 1),
-            (Stall, "RCU stall", 6),
+            (Stall, "RCU stall", 3),
+            (Stall, "RCU grace-period kthread starved", 3),
         ],
         stalls: Some(0.0),
         results: 1,
@@ -431,7 +435,8 @@ const CASES: &[Case] = &[
         verdict: Stall,
         findings: &[
             (Stall, "epoll_torture not ok: stall (hang)", 1),
-            (Stall, "RCU stall", 2),
+            (Stall, "RCU stall", 1),
+            (Stall, "RCU grace-period kthread starved", 1),
             (Fail, "steps exited rc=1", 1),
         ],
         stalls: Some(1.0),
@@ -1668,10 +1673,12 @@ fn kernel_lines_after_run_end_belong_to_that_run() {
     assert_eq!(js.len(), 2);
     let (stall, smoke) = (&js[0], &js[1]);
     assert_eq!(stall.verdict, Stall, "{}", evidence(stall));
-    assert!(stall
-        .findings
-        .iter()
-        .any(|f| f.what == "RCU stall" && f.count == 2));
+    for what in ["RCU stall", "RCU grace-period kthread starved"] {
+        assert!(stall
+            .findings
+            .iter()
+            .any(|f| f.what == what && f.count == 1));
+    }
     assert!(stall
         .findings
         .iter()
