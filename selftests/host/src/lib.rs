@@ -3,9 +3,11 @@
 
 pub mod compare;
 pub mod data;
+pub mod events;
 pub mod judge;
 pub mod log;
 pub mod report;
+pub mod rules;
 pub mod runner;
 pub mod stats;
 pub mod svg;
