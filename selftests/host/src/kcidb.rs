@@ -543,6 +543,121 @@ mod tests {
         );
     }
 
+    fn run(variant: &str, verdict: Verdict, build: &[(&str, &str)]) -> Run {
+        Run {
+            cell: format!("x86_64-{variant}-inversion-r1"),
+            arch: "x86_64".into(),
+            variant: variant.into(),
+            scenario: "inversion".into(),
+            repeat: 1,
+            verdict,
+            expected: vec![verdict],
+            meets: true,
+            reason: "why".into(),
+            findings: vec![],
+            waits: vec![],
+            notes: vec![],
+            metrics: Default::default(),
+            build: build
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            log: None,
+            elapsed_s: 3.5,
+            vm_rc: Some(0),
+        }
+    }
+
+    #[test]
+    fn document_links_patches_builds_and_tests() {
+        let top = std::env::temp_dir().join(format!("ept-kcidb-{}", std::process::id()));
+        std::fs::create_dir_all(top.join("qemu/variants/rwlock/6.12")).unwrap();
+        std::fs::write(top.join("qemu/variants/rwlock/0001-x.patch"), "abc").unwrap();
+        std::fs::write(top.join("qemu/variants/rwlock/6.12/0001-x.patch"), "old").unwrap();
+        std::fs::write(
+            top.join("console.log"),
+            format!("{}\n", "y".repeat(199)).repeat(2_000),
+        )
+        .unwrap();
+        let digest = sha256_hex(b"abc");
+        let patches = format!("0001-x.patch:{} ", &digest[..12]);
+        let info = [
+            ("BASE_PKG", "linux-source-7.3"),
+            ("BASE_DEB_VERSION", "7.3.4-1~bpo13+1"),
+            ("BASE_KERNELVERSION", "7.3.4"),
+            ("KERNEL_RELEASE", "7.3.4"),
+            ("VARIANT_PATCHES", patches.as_str()),
+            ("LOCK_TYPE", "rwlock_t"),
+            ("TOOLCHAIN", "rustc=1.95.0 bindgen=0.73.2 clang=19.1.7"),
+            ("KEY", "0123456789abcdef"),
+            ("DEBUG", "0"),
+        ];
+        let mut inv = run("rwlock", Verdict::Inversion, &info);
+        inv.metrics.values.insert("lat_max_us".into(), 76516.0);
+        inv.log = Some(top.join("console.log").display().to_string());
+        let mut err = run("rwlock", Verdict::Error, &[]);
+        err.scenario = "smoke".into();
+        err.cell = "x86_64-rwlock-smoke-r1".into();
+        let mut un = run("lockless", Verdict::Unavailable, &[]);
+        un.reason = "variant unavailable for this base".into();
+        let rep = Report::new(vec![inv, err, un], None);
+        let ctx = Context {
+            top: Some(top.clone()),
+            url_base: "https://example.invalid/raw/abc".into(),
+            run_id: "ci-7".into(),
+            out_dir: top.join("report"),
+        };
+        let d = render(&rep, &ctx);
+        assert_eq!(d["version"], json!({"major": 5, "minor": 3}));
+        let co = d["checkouts"].as_array().unwrap();
+        let rw = co
+            .iter()
+            .find(|c| c["misc"]["variant"] == "rwlock")
+            .unwrap();
+        assert_eq!(
+            rw["patchset_hash"],
+            json!(patchset_hash(&[b"abc".to_vec()]))
+        );
+        assert_eq!(
+            rw["patchset_files"],
+            json!([{"name": "0001-x.patch",
+                    "url": "https://example.invalid/raw/abc/qemu/variants/rwlock/0001-x.patch"}])
+        );
+        assert!(rw["id"].as_str().unwrap().starts_with("epoll_torture:"));
+        let builds = d["builds"].as_array().unwrap();
+        // The ERROR run without build info shares the kernel of its pair.
+        assert_eq!(builds.len(), 2, "{builds:?}");
+        let t = d["tests"].as_array().unwrap();
+        assert_eq!(t[0]["build_id"], t[1]["build_id"]);
+        let b = builds.iter().find(|b| b["id"] == t[0]["build_id"]).unwrap();
+        assert_eq!(b["compiler"], "clang 19.1.7, rustc 1.95.0, bindgen 0.73.2");
+        assert_eq!(b["config_name"], "tinyconfig+common.config+x86_64.config");
+        assert_eq!(b["status"], "PASS");
+        assert_eq!(b["checkout_id"], rw["id"]);
+        let lb = builds.iter().find(|b| b["id"] == t[2]["build_id"]).unwrap();
+        assert_eq!(lb["status"], "SKIP");
+        assert_eq!(
+            (
+                t[0]["status"].as_str(),
+                t[1]["status"].as_str(),
+                t[2]["status"].as_str()
+            ),
+            (Some("FAIL"), Some("ERROR"), Some("SKIP"))
+        );
+        assert_eq!(t[0]["id"], "epoll_torture:ci-7/x86_64.rwlock.inversion.r1");
+        assert_eq!(t[0]["path"], "epoll_torture.inversion");
+        assert_eq!(t[0]["number"], json!({"value": 76516.0, "unit": "us"}));
+        assert_eq!(t[0]["duration"], 3.5);
+        assert_eq!(t[0]["misc"]["meets"], true);
+        let ex = t[0]["log_excerpt"].as_str().unwrap();
+        // 200 lines of 200 characters: cut to KCIDB's limit, keeping the end.
+        let n = ex.chars().count();
+        assert!(n <= LOG_EXCERPT_MAX && n > LOG_EXCERPT_MAX - 400, "{n}");
+        assert!(ex.starts_with("why\n") && ex.ends_with(&"y".repeat(199)));
+        assert!(t[1].get("number").is_none());
+        std::fs::remove_dir_all(&top).unwrap();
+    }
+
     #[test]
     fn patch_list() {
         let b: BTreeMap<String, String> = [(
