@@ -4,9 +4,9 @@
 use crate::data::{canon_variant, meets, Expectations, ScenarioSpec, Scenarios, Verdict};
 use crate::judge::{judge, Finding, Judgement};
 use crate::log::ConsoleLog;
+use crate::progress::{Event, Progress};
 use crate::report::Run;
 use std::collections::{BTreeMap, VecDeque};
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
@@ -28,6 +28,8 @@ pub struct RunOpts {
     pub out: PathBuf,
     pub logs: PathBuf,
     pub deadline: Option<u64>,
+    /// Progress lines and `--json-progress` events (crate::progress).
+    pub progress: Progress,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -299,8 +301,23 @@ fn run_cell(o: &RunOpts, cell: &Cell, spec: &ScenarioSpec, exp: &Expectations) -
         .current_dir(&o.top)
         .stdin(Stdio::null());
     script_env(&mut cmd, o);
+    o.progress.emit(Event::BootStart {
+        cell: id.clone(),
+        arch: cell.arch.clone(),
+        variant: cell.variant.clone(),
+        scenario: cell.scenario.clone(),
+        repeat: cell.repeat,
+        deadline_s: deadline,
+        log: log.display().to_string(),
+    });
     let out = cmd.output();
     let elapsed = t0.elapsed().as_secs_f64();
+    o.progress.emit(Event::BootEnd {
+        cell: id.clone(),
+        elapsed_s: crate::progress::round3(elapsed),
+        vm_rc: out.as_ref().ok().and_then(|x| x.status.code()),
+        log: log.exists().then(|| log.display().to_string()),
+    });
     let (rc, stderr) = match out {
         Ok(o) => (
             o.status.code(),
@@ -362,9 +379,16 @@ pub fn run_matrix(o: &RunOpts, scen: &Scenarios, exp: &Expectations) -> Vec<Run>
     );
     let mut results: Vec<Option<Run>> = vec![None; total];
     let mut done = 0usize;
+    o.progress.emit(Event::Start {
+        cells: total,
+        jobs: o.jobs,
+        shard: o.shard.map(|(i, n)| format!("{i}/{n}")),
+        out: o.out.display().to_string(),
+        logs: o.logs.display().to_string(),
+    });
     let print = |done: usize, r: &Run| {
-        println!("{}", progress_line(done, total, r));
-        let _ = std::io::stdout().flush();
+        o.progress.human_line(&progress_line(done, total, r));
+        o.progress.emit(Event::verdict(done, total, r));
     };
 
     // Cells whose steps script is missing never boot.
@@ -411,11 +435,32 @@ pub fn run_matrix(o: &RunOpts, scen: &Scenarios, exp: &Expectations) -> Vec<Run>
             s.spawn(move || {
                 for (a, v) in pairs {
                     let t0 = Instant::now();
+                    let blog = o.logs.join(format!("build-{a}-{v}.log"));
                     eprintln!(
                         "ept: building {a}/{v} (qemu/mkimage.sh; log {})",
-                        o.logs.join(format!("build-{a}-{v}.log")).display()
+                        blog.display()
                     );
+                    o.progress.emit(Event::BuildStart {
+                        arch: a.clone(),
+                        variant: v.clone(),
+                        log: blog.display().to_string(),
+                    });
                     let b = build(o, a, v);
+                    o.progress.emit(Event::BuildEnd {
+                        arch: a.clone(),
+                        variant: v.clone(),
+                        status: match &b {
+                            Ok(None) => "ok",
+                            Ok(Some(_)) => "unavailable",
+                            Err(_) => "failed",
+                        }
+                        .into(),
+                        elapsed_s: crate::progress::round3(t0.elapsed().as_secs_f64()),
+                        detail: match &b {
+                            Ok(None) => None,
+                            Ok(Some(why)) | Err(why) => Some(why.clone()),
+                        },
+                    });
                     eprintln!(
                         "ept: {a}/{v} build {} in {:.0}s",
                         if b.is_ok() { "done" } else { "FAILED" },
