@@ -36,25 +36,6 @@ ko="$out/epoll_torture.ko"
 mapfile -t kos < <(sed -n 's/\.o$/.ko/p' "$out/modules.order" 2>/dev/null | sed "s|^|$out/|")
 [ ${#kos[@]} -gt 0 ] || kos=("$ko")
 
-# The bindgen layout trap (toolchain notes): where Rust and C place
-# task_struct.pid and .policy must agree, or the build fails here. Only
-# while the module reads task_struct fields itself (both symbols present).
-task_offsets() { # symbol -> "pid policy"
-	local sec val tmp
-	read -r sec val < <(llvm-objdump$LLVM_SUFFIX -t "$ko" | awk -v s="$1" '$NF == s {print $(NF-2), $1}')
-	[ -n "$sec" ] || return 1
-	tmp=$(mktemp)
-	llvm-objcopy$LLVM_SUFFIX --dump-section "$sec=$tmp" "$ko" "$tmp.o"
-	od -An -t u8 -j $((16#$val)) -N 16 "$tmp" | xargs
-	rm -f "$tmp" "$tmp.o"
-}
-rust=$(task_offsets EPT_RUST_TASK_OFFSETS || true)
-c=$(task_offsets ept_c_task_offsets || true)
-if [ -n "$rust$c" ]; then
-	[ -n "$rust" ] && [ -n "$c" ] || die "only one of EPT_RUST_TASK_OFFSETS / ept_c_task_offsets in $ko"
-	[ "$rust" = "$c" ] || die "task_struct layout: Rust (bindgen) puts pid, policy at $rust but C at $c; rebuild the kernel with CONFIG_SCHEDSTATS=y"
-	say "task_struct offsets agree (pid, policy at $c)"
-fi
 for k in "${kos[@]}"; do
 	[ -f "$k" ] || die "modules.order lists $(basename "$k") but the build left no such file"
 	echo "$k"

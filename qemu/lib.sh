@@ -40,6 +40,13 @@ toolchain_id() {
 		"$(clang$LLVM_SUFFIX --version | head -n1 | grep -Eo '[0-9]+\.[0-9]+\.[0-9]+' | head -n1)"
 }
 
+# image_path CELL: where this checkout's guest image for CELL lives. Images
+# hold this checkout's module, guest programs and scripts, so two clones
+# (or worktrees) sharing one kernel cell never overwrite each other's.
+image_path() {
+	echo "$EPT_CACHE/images/$(basename "$1")-$(printf '%s' "$EPT_TOP" | sha256sum | cut -c1-8)/initramfs.cpio.gz"
+}
+
 # build_lock DIR: hold an exclusive lock on a kernel build dir until exit.
 build_lock() {
 	mkdir -p "$EPT_CACHE/locks"

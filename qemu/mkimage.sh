@@ -63,7 +63,8 @@ if [ "${MODULE:-1}" = 1 ]; then
 fi
 guest=$("$EPT_TOP/qemu/build-guest.sh" "$ARCH" "$VARIANT")
 
-img="$cell/initramfs.cpio.gz"
+img=$(image_path "$cell")
+mkdir -p "$(dirname "$img")"
 list=$(mktemp)
 trap 'rm -f "$list" "$img.$$"' EXIT
 {
@@ -82,5 +83,7 @@ trap 'rm -f "$list" "$img.$$"' EXIT
 } >"$list"
 "$BUILD_DIR/usr/gen_init_cpio" "$list" | gzip -1 >"$img.$$"
 mv "$img.$$" "$img"
+# The kernel's build facts (FEATURES) beside the image, for `ept run`.
+cp "$cell/build-info.env" "$(dirname "$img")/build-info.env"
 say "image $(du -h "$img" | cut -f1): modules=$(for k in $kos; do basename "$k" .ko; done | tr '\n' ' ')guest programs=$(ls "$guest/bin" | wc -l) selftests=$(ls "$guest/selftests" | wc -l)"
 echo "$img"

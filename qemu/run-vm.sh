@@ -52,7 +52,7 @@ if [ $build = 1 ]; then
 fi
 cell=$("$EPT_TOP/qemu/build-kernel.sh" "$ARCH" "$VARIANT" 2>/dev/null)
 load_cell "$cell"
-img="$cell/initramfs.cpio.gz"
+img=$(image_path "$cell")
 [ -f "$img" ] || die "no initramfs in $cell (run without --no-build)"
 
 # Accelerator: TCG unless KVM really works (a flag in cpuinfo and a probe).

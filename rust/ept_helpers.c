@@ -1,33 +1,32 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * C side of epoll_torture: things an external Rust module cannot reach
- * directly because they are inline C (vfs_poll(), cpu_online()), layout
- * facts only the C compiler knows (offsetof() in task_struct, used to catch
- * bindgen layout bugs), and the two string parameters (Rust's module!
- * supports integer and bool parameters only). Everything else is in Rust.
+ * C side of epoll_torture: only what has no Rust binding in the 7.x kernel
+ * crate. Each item says why it is here.
  */
+#include <linux/atomic.h>
 #include <linux/cpumask.h>
 #include <linux/dcache.h>
 #include <linux/fs.h>
+#include <linux/kernel.h>
 #include <linux/module.h>
 #include <linux/moduleparam.h>
 #include <linux/poll.h>
 #include <linux/rcupdate.h>
-#include <linux/atomic.h>
 #include <linux/sched.h>
 #include <linux/sched/debug.h>
-#include <linux/stddef.h>
 #include <linux/string.h>
 
 #include "ept_helpers.h"
 
+/* String parameters: Rust's module! has integer and bool parameters only.
+ * The rest of the parameter table is rust/params.rs. */
 static char *scenario = "inversion";
 module_param(scenario, charp, 0);
-MODULE_PARM_DESC(scenario, "inversion|stall|throughput|soak (default inversion)");
+MODULE_PARM_DESC(scenario, "inversion, stall, soak or throughput");
 
 static char *evfds = "";
 module_param(evfds, charp, 0);
-MODULE_PARM_DESC(evfds, "eventfds open in the insmod process, watched by epfd: \"a,b,c\" or \"a-b\"");
+MODULE_PARM_DESC(evfds, "O_NONBLOCK eventfds in the insmod process watched by epfd: \"a,b,c\" or \"a-b\", 1..1024 (required)");
 
 const char *ept_param_scenario(void)
 {
@@ -39,46 +38,26 @@ const char *ept_param_evfds(void)
 	return evfds ? evfds : "";
 }
 
-/* vfs_poll() with no poll table: on an epoll file this is
- * ep_eventpoll_poll() -> __ep_eventpoll_poll() -> ep_start_scan() /
- * ep_done_scan(), i.e. the ready-list lock taken on the write side. */
+/* vfs_poll() is an inline function. With no poll table, on an epoll file
+ * it is ep_eventpoll_poll() -> __ep_eventpoll_poll() -> the ready-list
+ * scan, i.e. the ready-list lock taken on the write side. */
 unsigned int ept_vfs_poll(struct file *file)
 {
 	return (__force unsigned int)vfs_poll(file, NULL);
 }
 
-int ept_cpu_online(int cpu)
+/* cpu_online() is an inline function (the kernel crate has CpuId and
+ * nr_cpu_ids() but no online test). */
+bool ept_cpu_online(unsigned int cpu)
 {
-	return cpu >= 0 && cpu < nr_cpu_ids && cpu_online(cpu);
-}
-
-unsigned int ept_nr_cpu_ids(void)
-{
-	return nr_cpu_ids;
+	return cpu < nr_cpu_ids && cpu_online(cpu);
 }
 
 /* is_file_epoll() is not exported; an epoll file is an anon inode file
  * named "[eventpoll]". */
-int ept_file_is_epoll(struct file *file)
+bool ept_file_is_epoll(struct file *file)
 {
 	return strcmp(file->f_path.dentry->d_name.name, "[eventpoll]") == 0;
-}
-
-/* The C side of the offset check, as data: qemu/build-module.sh reads it
- * and EPT_RUST_TASK_OFFSETS back from the built .ko and compares them. */
-const u64 ept_c_task_offsets[2] __used = {
-	offsetof(struct task_struct, pid),
-	offsetof(struct task_struct, policy),
-};
-
-size_t ept_task_offset_pid(void)
-{
-	return offsetof(struct task_struct, pid);
-}
-
-size_t ept_task_offset_policy(void)
-{
-	return offsetof(struct task_struct, policy);
 }
 
 /* sched_show_task() is exported but not in the Rust bindings. */
@@ -88,10 +67,11 @@ void ept_show_task(struct task_struct *task)
 }
 
 /*
- * RCU probe: one call_rcu() queued by the watchdog when it declares a hang,
- * so that a grace period is in flight while the producer sits preempted in
- * its RCU read-side section (RT rwlock): the RCU stall detector then
- * reports it. ept_rcu_probe_state() returns 0 idle, 1 pending, 2 done.
+ * RCU probe (no Rust binding for call_rcu()): one call_rcu() queued by the
+ * watchdog when it declares a hang, so that a grace period is in flight
+ * while a reader sits preempted in its RCU read-side section (an RT rwlock
+ * holder): the RCU stall detector then reports it.
+ * ept_rcu_probe_state() returns 0 idle, 1 pending, 2 done.
  */
 static struct rcu_head ept_rcu_head;
 static atomic_t ept_rcu_state = ATOMIC_INIT(0);
@@ -117,4 +97,39 @@ void ept_rcu_probe_flush(void)
 {
 	if (atomic_read(&ept_rcu_state) != 0)
 		rcu_barrier();
+	atomic_set(&ept_rcu_state, 0);
+}
+
+/*
+ * Trace freezing (rust/trace.rs). The tracing API exists only with the
+ * tracing configs, so the module must build and load without them: the
+ * #ifdefs here are the reason this is C.
+ */
+bool ept_trace_available(void)
+{
+	return IS_ENABLED(CONFIG_TRACER_SNAPSHOT);
+}
+
+int ept_trace_prepare(void)
+{
+#ifdef CONFIG_TRACER_SNAPSHOT
+	tracing_snapshot_alloc();
+	return 0;
+#else
+	return -EINVAL;
+#endif
+}
+
+void ept_trace_snapshot(void)
+{
+#ifdef CONFIG_TRACER_SNAPSHOT
+	tracing_snapshot();
+#endif
+}
+
+void ept_trace_off(void)
+{
+#ifdef CONFIG_TRACING
+	tracing_off();
+#endif
 }

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Latency statistics: a log2 histogram (microseconds), exact percentiles
-//! from the kept samples (up to [`MAX_SAMPLES`] per consumer; beyond that
-//! the percentiles come from the histogram) and the count over a threshold.
+//! Latency statistics: a log2 histogram (microseconds) and exact
+//! percentiles from the kept samples (up to [`MAX_SAMPLES`] per consumer;
+//! beyond that the percentiles come from the histogram).
 
 use core::fmt::Write;
 use kernel::prelude::*;
@@ -13,29 +13,18 @@ use kernel::str::CString;
 pub(crate) const NBUCKETS: usize = 32;
 /// Samples kept per consumer for exact percentiles.
 pub(crate) const MAX_SAMPLES: usize = 1 << 18;
-/// How soon after a burst's start a long call must start to count as
-/// caused by it (the consumer polls every `consumer_sleep_us` plus TCG
-/// overhead: a few ms).
-pub(crate) const BURST_WINDOW_NS: i64 = 20_000_000;
 
 /// Latency statistics of one or more consumers.
 pub(crate) struct Lat {
     pub(crate) hist: [u64; NBUCKETS],
     pub(crate) count: u64,
     pub(crate) max_ns: u64,
-    pub(crate) over: u64,
-    /// Calls over the threshold that started within [`BURST_WINDOW_NS`]
-    /// after the start of a hog burst: the signature of the inversion (the
-    /// hog preempts the reader when its burst starts, the consumer's next
-    /// call, a few ms later, blocks), unlike host/TCG jitter, which starts
-    /// at random times.
-    pub(crate) at_burst_start: u64,
-    threshold_ns: u64,
     samples: KVVec<u64>,
     dropped: bool,
 }
 
-fn bucket(ns: u64) -> usize {
+/// The histogram bucket of a latency.
+pub(crate) fn bucket(ns: u64) -> usize {
     let us = ns / 1000;
     if us < 2 {
         0
@@ -46,31 +35,14 @@ fn bucket(ns: u64) -> usize {
 
 impl Lat {
     /// New statistics that keep up to `cap` samples.
-    pub(crate) fn new(threshold_ns: u64, cap: usize) -> Result<Self> {
+    pub(crate) fn new(cap: usize) -> Result<Self> {
         Ok(Self {
             hist: [0; NBUCKETS],
             count: 0,
             max_ns: 0,
-            over: 0,
-            at_burst_start: 0,
-            threshold_ns,
             samples: KVVec::with_capacity(cap, GFP_KERNEL)?,
             dropped: false,
         })
-    }
-
-    /// Records one latency that ended at `end`, given the start time of
-    /// the last hog burst; never allocates.
-    pub(crate) fn record_at(&mut self, ns: u64, end: i64, burst_start: i64) {
-        self.record(ns);
-        let start = end - ns as i64;
-        if ns > self.threshold_ns
-            && burst_start != 0
-            && start >= burst_start
-            && start - burst_start <= BURST_WINDOW_NS
-        {
-            self.at_burst_start += 1;
-        }
     }
 
     /// Records one latency; never allocates.
@@ -78,15 +50,18 @@ impl Lat {
         self.hist[bucket(ns)] += 1;
         self.count += 1;
         self.max_ns = self.max_ns.max(ns);
-        if ns > self.threshold_ns {
-            self.over += 1;
-        }
         if self.samples.len() < self.samples.capacity() {
             // Cannot fail: there is spare capacity, so nothing is allocated.
             let _ = self.samples.push(ns, GFP_NOWAIT);
         } else {
             self.dropped = true;
         }
+    }
+
+    /// The kept samples (for sorting in the KUnit suite).
+    #[allow(dead_code)]
+    pub(crate) fn samples_mut(&mut self) -> &mut [u64] {
+        &mut self.samples
     }
 
     /// Adds `other` into `self` (may allocate for the samples).
@@ -96,8 +71,6 @@ impl Lat {
         }
         self.count += other.count;
         self.max_ns = self.max_ns.max(other.max_ns);
-        self.over += other.over;
-        self.at_burst_start += other.at_burst_start;
         self.dropped |= other.dropped;
         if self
             .samples
@@ -109,7 +82,7 @@ impl Lat {
     }
 
     /// Nearest-rank percentile `pct` (0..=100) in nanoseconds.
-    fn percentile(&self, sorted: bool, pct: u64) -> u64 {
+    pub(crate) fn percentile(&self, sorted: bool, pct: u64) -> u64 {
         if self.count == 0 {
             return 0;
         }
@@ -130,8 +103,8 @@ impl Lat {
         self.max_ns
     }
 
-    /// Formats `lat_p50_us=.. lat_p99_us=.. lat_max_us=.. calls=..
-    /// over_threshold=.. threshold_us=.. hist_us=lo:count,...`.
+    /// Formats `calls=.. lat_p50_us=.. lat_p99_us=.. lat_max_us=..
+    /// pct_from=.. hist_us=lo:count,...` (sorts the samples).
     pub(crate) fn summary(&mut self) -> Result<CString> {
         heapsort(&mut self.samples);
         let p50 = self.percentile(true, 50);
@@ -150,14 +123,11 @@ impl Lat {
             hist.push('-');
         }
         CString::try_from_fmt(fmt!(
-            "calls={} lat_p50_us={} lat_p99_us={} lat_max_us={} over_threshold={} over_threshold_from_burst_start={} threshold_us={} pct_from={} hist_us={}",
+            "calls={} lat_p50_us={} lat_p99_us={} lat_max_us={} pct_from={} hist_us={}",
             self.count,
             p50 / 1000,
             p99 / 1000,
             self.max_ns / 1000,
-            self.over,
-            self.at_burst_start,
-            self.threshold_ns / 1000,
             if self.dropped { "hist" } else { "samples" },
             &*hist
         ))
@@ -165,7 +135,7 @@ impl Lat {
 }
 
 /// In-place heapsort (core's sort pulls in code objtool cannot follow).
-fn heapsort(v: &mut [u64]) {
+pub(crate) fn heapsort(v: &mut [u64]) {
     fn sift(v: &mut [u64], mut root: usize, end: usize) {
         loop {
             let mut child = 2 * root + 1;
@@ -198,6 +168,12 @@ pub(crate) struct KString(KVec<u8>);
 impl KString {
     pub(crate) fn new() -> Self {
         Self(KVec::new())
+    }
+    /// The formatted text (truncated only if memory runs out).
+    pub(crate) fn from_fmt(args: core::fmt::Arguments<'_>) -> Self {
+        let mut s = Self::new();
+        let _ = s.write_fmt(args);
+        s
     }
     pub(crate) fn is_empty(&self) -> bool {
         self.0.is_empty()

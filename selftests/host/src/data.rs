@@ -406,6 +406,7 @@ impl Scenarios {
         Expectations {
             by_scenario: by,
             default: self.expect_default.clone(),
+            legacy: None,
         }
     }
 }
@@ -502,11 +503,41 @@ impl ExpectKey {
 pub struct Expectations {
     by_scenario: BTreeMap<String, Vec<(ExpectKey, Vec<Verdict>)>>,
     default: Vec<Verdict>,
+    /// An expectations file of the old layout (`--expectations FILE`):
+    /// ordered rules, the first whose fields all match wins.
+    legacy: Option<Vec<LegacyRule>>,
+}
+
+/// A rule of the old expectations.json (before it was folded into
+/// scenarios.json): fields variant, scenario, arch, base.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LegacyRule {
+    variant: Option<String>,
+    scenario: Option<String>,
+    arch: Option<String>,
+    base: Option<String>,
+    expect: Vec<Verdict>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+struct LegacyFile {
+    default: Vec<Verdict>,
+    rules: Vec<LegacyRule>,
 }
 
 impl Expectations {
-    /// From a scenarios file's text (the expectations live in it).
+    /// From a scenarios file's text (the expectations live in it), or from
+    /// an expectations file of the old layout (`{"default": [...],
+    /// "rules": [...]}`, first matching rule wins).
     pub fn from_json(text: &str) -> Result<Expectations, String> {
+        if let Ok(l) = serde_json::from_str::<LegacyFile>(text) {
+            return Ok(Expectations {
+                by_scenario: BTreeMap::new(),
+                default: l.default,
+                legacy: Some(l.rules),
+            });
+        }
         Ok(Scenarios::from_json(text)?.expectations())
     }
 
@@ -524,6 +555,21 @@ impl Expectations {
             None => (variant, base),
         };
         let variant = canon_variant(variant);
+        if let Some(rules) = &self.legacy {
+            let base_ok = |b: &str| base == b || base.starts_with(&format!("{b}."));
+            return rules
+                .iter()
+                .find(|r| {
+                    r.variant
+                        .as_deref()
+                        .is_none_or(|v| canon_variant(v) == variant)
+                        && r.scenario.as_deref().is_none_or(|s| s == scenario)
+                        && r.arch.as_deref().is_none_or(|a| a == arch)
+                        && r.base.as_deref().is_none_or(base_ok)
+                })
+                .map(|r| r.expect.clone())
+                .unwrap_or_else(|| self.default.clone());
+        }
         let mut best: Option<(usize, &Vec<Verdict>)> = None;
         for (k, v) in self.by_scenario.get(scenario).into_iter().flatten() {
             if let Some(s) = k.score(arch, variant, base) {
@@ -760,6 +806,26 @@ mod tests {
         assert_eq!(e.expected("riscv64", "spinlock", "wakeup", "7.3.4"), [Pass]);
         // Unknown scenarios: the file's default.
         assert_eq!(e.expected("x86_64", "rwlock", "nosuch", "7.3"), [Pass]);
+    }
+
+    #[test]
+    fn old_expectations_files_still_work() {
+        use Verdict::*;
+        let e = Expectations::from_json(
+            r#"{"default": ["PASS"], "rules": [
+                {"variant": "rwlock", "scenario": "cfs-stall", "base": "6.12", "expect": ["HANG"]},
+                {"variant": "unpatched", "expect": ["INVERSION"]}]}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            e.expected("x86_64", "rwlock", "cfs-stall", "6.12.9"),
+            [Hang]
+        );
+        assert_eq!(
+            e.expected("x86_64", "rwlock", "cfs-stall", "7.3"),
+            [Inversion]
+        );
+        assert_eq!(e.expected("x86_64", "spinlock", "stall", "7.3"), [Pass]);
     }
 
     #[test]

@@ -1,26 +1,34 @@
-//! Judging one console log: from the lines to a verdict with evidence.
+//! Judging a console log: from typed events to one verdict per run.
 //!
-//! Precedence when a log shows several things (highest wins):
+//! The pipeline: [`ConsoleLog::parse`] counts every kernel record once
+//! (console copy and `kmsg:` echo folded), [`crate::events::events`] turns
+//! each line and host note into one typed event (kernel badness from one
+//! pattern table), the log is split into runs (`EPT: run begin/end`
+//! markers; none: one run), and the small rules in [`crate::rules`] map each
+//! run's events to findings. The highest finding wins:
 //!
 //! | verdict   | given when |
 //! |-----------|------------|
 //! | CRASH     | Oops, `BUG:`, kernel panic, `WARNING:`, lockdep splats, sleeping in atomic |
-//! | HANG      | the host deadline (or idle limit) was hit and the workload had made no progress for `hang_after_s` before it (flat heartbeats, no heartbeat, no output) |
-//! | STALL     | the kernel reported an RCU stall, a hung task or a soft/hard lockup |
-//! | INVERSION | the module's KTAP said `not ok` (scenario's `not_ok` verdict), or latency max over the scenario threshold |
-//! | ERROR     | the harness failed: guest never booted, steps script missing, QEMU died, deadline too short for a still-progressing workload, no KTAP result; never blamed on the kernel |
-//! | FAIL      | a test failed without any of the above: kselftest `not ok` (incl. TIMEOUT), `EPT-SELFTEST rc!=0`, steps exited non-zero |
-//! | PASS      | none of the above |
+//! | HANG      | the host deadline (or idle limit) was hit and heartbeat progress had stopped for `hang_after_s` before it |
+//! | STALL     | the kernel reported an RCU stall, a hung task, a soft/hard/workqueue lockup; or a producer's `not ok ... # bug detected: hang` |
+//! | LOST_WAKEUP, FALSE_NEGATIVE, INVERSION | a producer's `not ok ... # bug detected: <kind>` (kind table in `events.rs`) |
+//! | ERROR     | the harness failed: never booted, script missing, QEMU died, deadline too short for a progressing workload, a producer's `# error:`, no result; never blamed on the kernel |
+//! | FAIL      | kselftest `not ok` (incl. timeout), `EPT-SELFTEST rc!=0`, the run or plan exited non-zero |
+//! | PASS      | none of the above (a producer's `# SKIP` is a PASS with a note) |
 //!
-//! `sched: RT throttling activated` is recorded as a note (and metric), not a verdict.
-//! A workload that stalls and recovers is not a HANG: its stalls (runs of
-//! heartbeats with no progress) are counted in the metrics.
+//! Raw latency maxima, heartbeat stalls that recovered, RT throttling and
+//! host load are metrics and notes, never a verdict on their own: the
+//! producer (module or guest program) is the authority on what it measured.
 
-use crate::data::{Kind, ScenarioSpec, Verdict};
-use crate::log::{kv_pairs, quote, ConsoleLog, LogLine};
-use crate::sysrq;
+use crate::data::{ScenarioSpec, Scenarios, Verdict};
+use crate::events::{events, Event, HostEvent, Kind};
+use crate::log::{quote, ConsoleLog, LogLine};
+use crate::rules;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+
+pub use crate::events::{classify_kernel, parse_tap_result};
 
 /// One reason for a verdict, with the log lines that show it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -28,7 +36,7 @@ pub struct Finding {
     pub verdict: Verdict,
     pub what: String,
     pub lines: Vec<String>,
-    /// How many lines of this kind the log had (only some are quoted).
+    /// How many lines of this kind the run had (only some are quoted).
     pub count: usize,
 }
 
@@ -57,11 +65,41 @@ pub struct SelftestResult {
     pub seconds: Option<f64>,
 }
 
+/// The result a producer reported for one plan (the first one: a second
+/// result for the same plan is a note).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TapResult {
+    /// `epoll_torture` or `ept-wakeup`.
+    pub producer: String,
+    /// Test name (`inversion`, `stall`, ...).
+    pub name: String,
+    pub ok: bool,
+    /// After ` # `: `bug detected: <kind>: ...`, `error: ...`, `SKIP ...`.
+    pub directive: String,
+    /// `<kind>` of `bug detected: <kind>: ...`, when the producer gave one.
+    pub kind: Option<String>,
+    /// What the judge made of it.
+    pub verdict: Verdict,
+}
+
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct Metrics {
-    /// Derived numbers: lat_p50_us, lat_p99_us, lat_max_us, stalls,
-    /// stall_max_s, stall_total_s, stall_open_s, heartbeats, hb_gap_max_s,
-    /// boot_s, steps_s, rc, selftests_pass/fail/skip, rt_throttled, ...
+    /// Derived numbers (keys below); absent when the run had no such data.
+    ///
+    /// - latency (the module's histogram and metrics lines): `lat_p50_us`,
+    ///   `lat_p99_us`, `lat_max_us`, `hist_total`, `calls`;
+    /// - heartbeats: `heartbeats`, `stalls` (runs of heartbeats without
+    ///   progress lasting >= stall_min_s that recovered), `stall_max_s`,
+    ///   `stall_total_s`, `stall_open_s` (a stall still going at the end),
+    ///   `hb_gap_max_s`, `progress_last`;
+    /// - producers: `results` (results counted, one per plan), `plans`;
+    /// - the boot: `boot_s`, `run_s` (and `steps_s`, the same), `rc`,
+    ///   `rt_throttled`, `kmsg_merged`, `kmsg_only`;
+    /// - selftests: `selftests_pass/fail/skip`,
+    ///   `selftests_timeout_passed_on_rerun`, `selftests_known_emulation_failures`,
+    ///   `selftest_<name>_long_s`;
+    /// - host: `host_load1_start`, `host_load1_end`, `qemu_cpu_per_wall`,
+    ///   `vcpu_starved_pct`.
     pub values: BTreeMap<String, f64>,
     /// Latency histogram: log2 bucket lower bound (us) -> count.
     pub hist_us: BTreeMap<u64, u64>,
@@ -69,10 +107,37 @@ pub struct Metrics {
     pub selftests: Vec<SelftestResult>,
     /// Every `# metrics` line as printed (key -> value).
     pub lines: Vec<BTreeMap<String, String>>,
+    /// The producers' results, one per plan, in log order.
+    #[serde(default)]
+    pub results: Vec<TapResult>,
 }
 
+/// The verdict for one run, with its evidence.
+///
+/// `ept judge --json` and report.json carry these fields (stable names;
+/// new fields are only ever added):
+///
+/// - `scenario`, `repeat`: which run (a log without run markers is one run,
+///   repeat 1, of the scenario given or guessed from its name);
+/// - `verdict`: `PASS`, `FAIL`, `ERROR`, `INVERSION`, `FALSE_NEGATIVE`,
+///   `LOST_WAKEUP`, `STALL`, `HANG`, `CRASH` (highest finding wins);
+/// - `reason`: one line, the `what` of the findings with the winning verdict;
+/// - `findings`: `[{verdict, what, lines, count}]`, highest verdict first,
+///   `lines` quoting up to three log lines as `[+host s] [kernel s] text`;
+/// - `waits`: who waits on whom, from SysRq-w/-t dumps and hung-task reports;
+/// - `notes`: everything reported but not a verdict (second results, SKIPs,
+///   known emulation failures, FINDINGs of a variant, latency over the
+///   threshold, host load);
+/// - `metrics`: `values` (see [`Metrics::values`]), `hist_us`, `throughput`,
+///   `selftests`, `lines` (every `# metrics` line), `results` (one per plan:
+///   `{producer, name, ok, directive, kind, verdict}`);
+/// - `guest_release`: `uname -r` as the guest printed it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Judgement {
+    #[serde(default)]
+    pub scenario: String,
+    #[serde(default = "one")]
+    pub repeat: u32,
     pub verdict: Verdict,
     /// One line: why.
     pub reason: String,
@@ -85,112 +150,12 @@ pub struct Judgement {
     pub guest_release: Option<String>,
 }
 
-/// Kernel badness: (verdict, label) for a kernel line, if it is a report.
-pub fn classify_kernel(text: &str) -> Option<(Verdict, &'static str)> {
-    let t = text;
-    if t.contains("detected stalls on CPUs/tasks")
-        || t.contains("detected expedited stalls")
-        || t.contains("detected stalls on tasks")
-        || t.contains("self-detected stall on CPU")
-        || (t.contains("rcu_") && t.contains("kthread starved for"))
-    {
-        return Some((Verdict::Stall, "RCU stall"));
-    }
-    if t.contains("INFO: task ") && t.contains("blocked for more than") {
-        return Some((Verdict::Stall, "hung task"));
-    }
-    if t.contains("soft lockup - CPU#") {
-        return Some((Verdict::Stall, "soft lockup"));
-    }
-    if t.contains("hard LOCKUP") {
-        return Some((Verdict::Stall, "hard lockup"));
-    }
-    if t.contains("BUG: workqueue lockup") {
-        return Some((Verdict::Stall, "workqueue lockup"));
-    }
-    if t.contains("Kernel panic - not syncing") {
-        return Some((Verdict::Crash, "kernel panic"));
-    }
-    if t.contains("possible circular locking dependency")
-        || t.contains("inconsistent lock state")
-        || t.contains("possible recursive locking detected")
-        || t.contains("DEBUG_LOCKS_WARN_ON")
-        || t.contains("suspicious RCU usage")
-    {
-        return Some((Verdict::Crash, "lockdep splat"));
-    }
-    if t.contains("BUG: sleeping function called from invalid context") {
-        return Some((Verdict::Crash, "sleeping in atomic context"));
-    }
-    if t.contains("BUG: ") {
-        return Some((Verdict::Crash, "kernel BUG"));
-    }
-    if t.starts_with("Oops") || t.contains("Oops: ") || t.contains("Oops - ") {
-        return Some((Verdict::Crash, "Oops"));
-    }
-    if t.contains("general protection fault") || t.contains("Unable to handle kernel") {
-        return Some((Verdict::Crash, "Oops"));
-    }
-    if t.starts_with("WARNING: ") || t.contains("] WARNING: ") {
-        return Some((Verdict::Crash, "kernel WARNING"));
-    }
-    None
-}
-
-/// The body of a module line (`epoll_torture: ...`), trimmed of KTAP indentation.
-fn module_body(text: &str) -> Option<&str> {
-    let i = text.find("epoll_torture: ")?;
-    Some(text[i + "epoll_torture: ".len()..].trim_start())
-}
-
-/// A TAP/KTAP result line: (ok, number, name, directive).
-pub fn parse_tap_result(body: &str) -> Option<(bool, u64, String, String)> {
-    let b = body.trim_start();
-    let (ok, rest) = if let Some(r) = b.strip_prefix("not ok ") {
-        (false, r)
-    } else if let Some(r) = b.strip_prefix("ok ") {
-        (true, r)
-    } else {
-        return None;
-    };
-    let mut it = rest.splitn(2, ' ');
-    let num: u64 = it.next()?.parse().ok()?;
-    let rest = it.next().unwrap_or("").trim();
-    let (name, directive) = match rest.split_once(" # ") {
-        Some((n, d)) => (n.trim(), d.trim()),
-        None => match rest.strip_prefix("# ") {
-            Some(d) => ("", d.trim()),
-            None => (rest, ""),
-        },
-    };
-    let name = name.strip_prefix("- ").unwrap_or(name);
-    Some((ok, num, name.to_string(), directive.to_string()))
-}
-
-fn num(v: &str) -> Option<f64> {
-    v.trim_end_matches(|c: char| c.is_ascii_alphabetic() || c == '%')
-        .parse()
-        .ok()
-}
-
-const MAX_KEYS: &[&str] = &[
-    "lat_max_us",
-    "max_us",
-    "max_lat_us",
-    "worst_us",
-    "latency_max_us",
-];
-const P99_KEYS: &[&str] = &["lat_p99_us", "p99_us", "latency_p99_us"];
-const P50_KEYS: &[&str] = &["lat_p50_us", "p50_us", "median_us", "latency_p50_us"];
-const TPUT_KEYS: &[&str] = &["events_per_ms", "ev_per_ms", "events_ms", "evts_per_ms"];
-const THREAD_KEYS: &[&str] = &["threads", "producers", "nthreads"];
-
-fn first_num(m: &BTreeMap<String, String>, keys: &[&str]) -> Option<f64> {
-    keys.iter().find_map(|k| m.get(*k).and_then(|v| num(v)))
+fn one() -> u32 {
+    1
 }
 
 /// Percentile from log2 buckets: the upper bound (2*lo) of the bucket that
-/// reaches the quantile (conservative), or 1 for the [0,1) bucket.
+/// reaches the quantile (conservative), or 2 for the [0,2) bucket.
 pub fn hist_percentile(h: &BTreeMap<u64, u64>, q: f64) -> Option<f64> {
     let total: u64 = h.values().sum();
     if total == 0 {
@@ -208,56 +173,239 @@ pub fn hist_percentile(h: &BTreeMap<u64, u64>, q: f64) -> Option<f64> {
     None
 }
 
-struct Heartbeat {
-    host_s: Option<f64>,
-    t_s: f64,
-    progress: f64,
-    key: String,
-}
-
-/// Stalls in heartbeat progress: (count, max_s, total_s, open_s).
-/// A stall is a run of heartbeats with no progress lasting >= min_s;
-/// `open_s` is the length of a stall still going at the last heartbeat.
-fn stalls(hbs: &[&Heartbeat], min_s: f64, finished: bool) -> (usize, f64, f64, f64) {
-    let (mut n, mut max, mut total, mut open) = (0, 0.0f64, 0.0, 0.0);
-    let mut i = 0;
-    while i + 1 < hbs.len() {
-        if hbs[i + 1].progress <= hbs[i].progress {
-            let start = hbs[i].t_s;
-            let mut j = i + 1;
-            while j < hbs.len() && hbs[j].progress <= hbs[i].progress {
-                j += 1;
+/// The kernel selftests a log shows failing: short test name (`epoll65`)
+/// -> "timeout" (killed by the harness) or "fail". Used as the baseline
+/// when judging the other variants against the unmodified kernel.
+pub fn selftest_failures(log: &ConsoleLog) -> BTreeMap<String, String> {
+    let mut timed_out = std::collections::BTreeSet::new();
+    let mut out = BTreeMap::new();
+    for e in events(log) {
+        match e.kind {
+            Kind::SelftestTimeout { test } => {
+                timed_out.insert(test);
             }
-            if j == hbs.len() && !finished {
-                open = hbs[j - 1].t_s - start;
-            } else {
-                let end = if j < hbs.len() {
-                    hbs[j].t_s
+            Kind::TapResult {
+                producer: crate::events::Producer::Kselftest,
+                tap,
+            } if !tap.ok && !tap.is_skip() => {
+                let short = tap.name.rsplit('.').next().unwrap_or(&tap.name).to_string();
+                let kind = if timed_out.contains(&short) {
+                    "timeout"
                 } else {
-                    hbs[j - 1].t_s
+                    "fail"
                 };
-                let len = end - start;
-                if len >= min_s {
-                    n += 1;
-                    max = max.max(len);
-                    total += len;
-                }
+                out.insert(short, kind.to_string());
             }
-            i = j;
-        } else {
-            i += 1;
+            _ => {}
         }
     }
-    (n, max, total, open)
+    out
 }
 
+/// Which run: scenario and repeat index.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct RunId {
+    pub scenario: String,
+    pub repeat: u32,
+}
+
+/// What one boot printed outside its runs.
+#[derive(Debug, Default)]
+pub(crate) struct Boot<'a> {
+    pub guest_up: Option<&'a Event>,
+    pub release: Option<String>,
+    pub cpus: Option<u32>,
+    pub plan_begin: Option<&'a Event>,
+    /// The runs the plan announced (`EPT: plan runs=...`), if it did.
+    pub planned: Option<Vec<RunId>>,
+    pub plan_end: Option<(&'a Event, i64)>,
+    pub deadline: Option<&'a Event>,
+    pub kill: Option<&'a Event>,
+    pub exit: Option<&'a Event>,
+    pub load_start: Option<&'a Event>,
+    pub load_end: Option<&'a Event>,
+}
+
+/// One run's share of the log.
+#[derive(Debug)]
+pub(crate) struct Part<'a> {
+    pub id: RunId,
+    /// `run begin`, or the plan's begin for a log without run markers.
+    pub begin: Option<&'a Event>,
+    /// `run end` (or the plan's end) and its rc.
+    pub end: Option<(&'a Event, i64)>,
+    /// The run's events (boot-level ones excluded).
+    pub events: Vec<&'a Event>,
+    /// Bracketed by run markers (else: the whole plan is the run).
+    pub marked: bool,
+    /// The host's deadline note belongs to this run.
+    pub takes_deadline: bool,
+    /// A later run began, so this one was left (its end marker missing).
+    pub superseded: bool,
+    /// First and last line number of the run (for task dumps).
+    pub span: (usize, usize),
+}
+
+fn is_boot_level(k: &Kind) -> bool {
+    matches!(
+        k,
+        Kind::GuestUp { .. }
+            | Kind::PlanBegin
+            | Kind::PlanRuns { .. }
+            | Kind::PlanEnd { .. }
+            | Kind::Host(_)
+    )
+}
+
+fn boot_of(evs: &[Event]) -> Boot<'_> {
+    let mut b = Boot::default();
+    for e in evs {
+        match &e.kind {
+            Kind::GuestUp { release, cpus } if b.guest_up.is_none() => {
+                b.guest_up = Some(e);
+                b.release = release.clone();
+                b.cpus = *cpus;
+            }
+            Kind::PlanBegin if b.plan_begin.is_none() => b.plan_begin = Some(e),
+            Kind::PlanRuns { runs } if b.planned.is_none() => {
+                b.planned = Some(
+                    runs.iter()
+                        .map(|(s, n)| RunId {
+                            scenario: s.clone(),
+                            repeat: *n,
+                        })
+                        .collect(),
+                )
+            }
+            Kind::PlanEnd { rc } => b.plan_end = Some((e, *rc)),
+            Kind::Host(h) => {
+                let slot = match h {
+                    HostEvent::Deadline { .. } => &mut b.deadline,
+                    HostEvent::Kill { .. } => &mut b.kill,
+                    HostEvent::Exit { .. } => &mut b.exit,
+                    HostEvent::LoadStart { .. } => &mut b.load_start,
+                    HostEvent::LoadEnd { .. } => &mut b.load_end,
+                    HostEvent::Other => continue,
+                };
+                slot.get_or_insert(e);
+            }
+            _ => {}
+        }
+    }
+    // Old logs: a HANG kill without a deadline note is the deadline.
+    if b.deadline.is_none() {
+        b.deadline = b.kill;
+    }
+    b
+}
+
+/// Split the events into runs. Kernel lines after `run end` of run k and
+/// before `run begin` of run k+1 belong to run k; anything before the first
+/// run belongs to the first.
+fn parts<'a>(evs: &'a [Event], boot: &Boot<'a>, fallback: &str) -> Vec<Part<'a>> {
+    let last_no = evs.last().map_or(0, |e| e.no);
+    let begins: Vec<usize> = evs
+        .iter()
+        .enumerate()
+        .filter(|(_, e)| matches!(e.kind, Kind::RunBegin { .. }))
+        .map(|(i, _)| i)
+        .collect();
+    if begins.is_empty() {
+        return vec![Part {
+            id: RunId {
+                scenario: fallback.to_string(),
+                repeat: 1,
+            },
+            begin: boot.plan_begin,
+            end: boot.plan_end,
+            events: evs.iter().filter(|e| !is_boot_level(&e.kind)).collect(),
+            marked: false,
+            takes_deadline: boot.deadline.is_some(),
+            superseded: false,
+            span: (0, last_no),
+        }];
+    }
+    let mut out: Vec<Part> = Vec::new();
+    for (k, &b) in begins.iter().enumerate() {
+        let from = if k == 0 { 0 } else { b };
+        let to = begins.get(k + 1).copied().unwrap_or(evs.len());
+        let Kind::RunBegin { scenario, repeat } = &evs[b].kind else {
+            continue;
+        };
+        let id = RunId {
+            scenario: scenario.clone(),
+            repeat: *repeat,
+        };
+        let mut end = None;
+        let mut events = Vec::new();
+        for e in &evs[from..to] {
+            match &e.kind {
+                Kind::RunEnd {
+                    scenario,
+                    repeat,
+                    rc,
+                } if end.is_none() && *scenario == id.scenario && *repeat == id.repeat => {
+                    end = Some((e, *rc));
+                }
+                k if is_boot_level(k) => {}
+                _ => events.push(e),
+            }
+        }
+        out.push(Part {
+            id,
+            begin: Some(&evs[b]),
+            end,
+            events,
+            marked: true,
+            takes_deadline: false,
+            superseded: k + 1 < begins.len(),
+            span: (
+                if k == 0 { 0 } else { evs[b].no },
+                evs.get(to).map_or(last_no, |e| e.no.saturating_sub(1)),
+            ),
+        });
+    }
+    if boot.deadline.is_some() {
+        // The run that began but did not end takes the deadline; when
+        // every run ended, the last one does.
+        let i = out
+            .iter()
+            .position(|p| p.end.is_none() && !p.superseded)
+            .unwrap_or(out.len() - 1);
+        out[i].takes_deadline = true;
+    }
+    out
+}
+
+/// Everything a rule sees about one run.
+pub(crate) struct Ctx<'a> {
+    pub log: &'a ConsoleLog,
+    pub spec: &'a ScenarioSpec,
+    pub arch: String,
+    pub variant: String,
+    pub boot: &'a Boot<'a>,
+    pub run: &'a Part<'a>,
+}
+
+impl Ctx<'_> {
+    pub fn line(&self, e: &Event) -> Option<&LogLine> {
+        e.line.map(|i| &self.log.lines[i])
+    }
+}
+
+/// What the rules produce for one run.
 #[derive(Default)]
-struct Collect {
-    findings: Vec<Finding>,
+pub(crate) struct Out {
+    pub findings: Vec<Finding>,
+    pub notes: Vec<String>,
+    pub metrics: Metrics,
+    /// Set by the selftest rule: the run's non-zero exit is excused (why).
+    pub exit_excused: Option<&'static str>,
 }
 
-impl Collect {
-    fn add(&mut self, v: Verdict, what: impl Into<String>, line: Option<&LogLine>) {
+impl Out {
+    /// Add a finding; the same (verdict, what) is counted, quoting up to 3 lines.
+    pub fn add(&mut self, v: Verdict, what: impl Into<String>, line: Option<&LogLine>) {
         let what = what.into();
         if let Some(f) = self
             .findings
@@ -279,639 +427,26 @@ impl Collect {
             count: 1,
         });
     }
+
+    pub fn note(&mut self, n: impl Into<String>) {
+        self.notes.push(n.into());
+    }
+
+    pub fn set(&mut self, k: &str, v: f64) {
+        self.metrics.values.insert(k.to_string(), v);
+    }
 }
 
-/// Judge a parsed log for a scenario.
-/// A known failure of this test from the scenario data: keyed
-/// `variant:test` (a finding about that variant, excused on its own),
-/// `arch:test` or `test` (emulation costs, which need the baseline to fail
-/// the same way when one is given). Returns (why, variant-specific).
-fn known_failure(
-    spec: &ScenarioSpec,
-    arch: &str,
-    variant: &str,
-    test: &str,
-) -> Option<(String, bool)> {
-    let f = &spec.emulation_failures;
-    if let Some(w) = f.get(&format!("{variant}:{test}")) {
-        return Some((w.clone(), true));
-    }
-    f.get(&format!("{arch}:{test}"))
-        .or_else(|| f.get(test))
-        .map(|w| (w.clone(), false))
-}
-
-/// The kernel selftests a log shows failing: short test name (`epoll65`)
-/// -> "timeout" (killed by the harness) or "fail". Used as the baseline
-/// when judging the other variants against the unmodified kernel.
-pub fn selftest_failures(log: &ConsoleLog) -> BTreeMap<String, String> {
-    let mut timed_out = std::collections::BTreeSet::new();
-    let mut out = BTreeMap::new();
-    for l in &log.lines {
-        let t = l.text.as_str();
-        if module_body(t).is_some() {
-            continue;
-        }
-        let body = t.trim_start();
-        if let Some(test) = body
-            .strip_prefix("# ")
-            .and_then(|r| r.strip_suffix(": Test terminated by timeout"))
-        {
-            timed_out.insert(test.to_string());
-        } else if let Some((false, _, name, dir)) = parse_tap_result(body) {
-            if dir.to_ascii_uppercase().starts_with("SKIP") {
-                continue;
-            }
-            let short = name.rsplit('.').next().unwrap_or(&name).to_string();
-            let kind = if timed_out.contains(&short) {
-                "timeout"
-            } else {
-                "fail"
-            };
-            out.insert(short, kind.to_string());
-        }
-    }
-    out
-}
-
-pub fn judge(log: &ConsoleLog, spec: &ScenarioSpec) -> Judgement {
-    let arch = log.header.get("ARCH").cloned().unwrap_or_default();
-    let variant =
-        crate::data::canon_variant(log.header.get("VARIANT").map_or("", |v| v)).to_string();
-    let mut c = Collect::default();
-    let mut m = Metrics::default();
-    let mut notes = Vec::new();
-    let hang = log.hang_note();
-    // Lines the guest printed before the host started asking for dumps.
-    let cut = hang.map(|n| n.no).unwrap_or(usize::MAX);
-
-    let mut guest_up: Option<&LogLine> = None;
-    let mut steps_begin: Option<&LogLine> = None;
-    let mut steps_end: Option<(&LogLine, i64)> = None;
-    let mut guest_release = None;
-    let mut ktap: Vec<(&LogLine, bool, String, String)> = Vec::new();
-    let mut tap_user: Vec<(&LogLine, bool, String, String)> = Vec::new();
-    // Tests the harness timed out, rerun alone with a long timeout:
-    // test name -> (rc, seconds, line).
-    let mut reruns: BTreeMap<String, (f64, Option<f64>, &LogLine)> = BTreeMap::new();
-    let mut binary_failures: Vec<(String, &LogLine)> = Vec::new();
-    // Tests the kselftest harness killed for its timeout.
-    let mut timed_out: BTreeMap<String, &LogLine> = BTreeMap::new();
-    let mut hbs: Vec<Heartbeat> = Vec::new();
-    let mut last_progress: Option<&LogLine> = None;
-    let mut missing_script: Option<&LogLine> = None;
-    let mut rt_throttled = 0;
-
-    for l in &log.lines {
-        let t = l.text.as_str();
-        let before_cut = l.no < cut;
-        if t.contains("EPT: guest up") {
-            guest_up.get_or_insert(l);
-            if let Some(r) = kv_pairs(t).get("release") {
-                guest_release = Some(r.clone());
-            }
-        }
-        if t.contains("EPT: steps begin") {
-            steps_begin.get_or_insert(l);
-        }
-        if let Some(i) = t.find("EPT: steps end rc=") {
-            let rc: i64 = t[i + 18..]
-                .chars()
-                .take_while(|c| c.is_ascii_digit() || *c == '-')
-                .collect::<String>()
-                .parse()
-                .unwrap_or(-1);
-            steps_end = Some((l, rc));
-        }
-        if t.contains("can't open '/ept/scenarios/")
-            || t.contains("/ept/scenarios/") && t.contains("No such file")
-        {
-            missing_script.get_or_insert(l);
-        }
-        if t.contains("sched: RT throttling activated") {
-            rt_throttled += 1;
-            if rt_throttled == 1 {
-                notes.push(format!("RT throttling activated: {}", quote(l)));
-            }
-        }
-        if l.kernel_s.is_some() || t.contains("Kernel panic") {
-            if let Some((v, what)) = classify_kernel(t) {
-                c.add(v, what, Some(l));
-            }
-        }
-        // Module (KTAP) lines and user-space lines in the same formats.
-        let module = module_body(t);
-        let body = module.unwrap_or(t).trim_start();
-        if let Some(rest) = body.strip_prefix("# heartbeat ") {
-            let kv = kv_pairs(rest);
-            let t_s = kv
-                .get("t_ms")
-                .and_then(|v| num(v))
-                .map(|v| v / 1000.0)
-                .or(l.kernel_s)
-                .or(l.host_s)
-                .unwrap_or(0.0);
-            let progress = kv.get("progress").and_then(|v| num(v)).unwrap_or(0.0);
-            let key = kv.get("scenario").cloned().unwrap_or_default();
-            let prev = hbs.iter().rev().find(|h| h.key == key);
-            if before_cut && prev.is_none_or(|p| progress > p.progress) {
-                last_progress = Some(l);
-            }
-            hbs.push(Heartbeat {
-                host_s: l.host_s,
-                t_s,
-                progress,
-                key,
-            });
-            continue;
-        }
-        // ept-kiszka (cfs-stall) samples once a second: "ept-kiszka: t=12s
-        // reader_iters/s=N ...": a heartbeat whose progress is the reader's
-        // iteration count, so its stalls are counted like the module's.
-        if let Some(rest) = body.strip_prefix("ept-kiszka: t=") {
-            let kv = kv_pairs(rest);
-            let t_s = rest.split('s').next().and_then(num);
-            if let (Some(t_s), Some(iters)) = (t_s, kv.get("reader_iters/s").and_then(|v| num(v))) {
-                let key = "cfs-stall".to_string();
-                let prev = hbs
-                    .iter()
-                    .rev()
-                    .find(|h| h.key == key)
-                    .map_or(0.0, |h| h.progress);
-                if before_cut && iters > 0.0 {
-                    last_progress = Some(l);
-                }
-                hbs.push(Heartbeat {
-                    host_s: l.host_s,
-                    t_s,
-                    progress: prev + iters,
-                    key,
-                });
-                continue;
-            }
-        }
-        if let Some(rest) = body.strip_prefix("# metrics ") {
-            let kv = kv_pairs(rest);
-            // Histogram as `hist_us=lo:count,lo:count` (epoll_torture) or
-            // one `hist_us_<lo>=count` key per bucket.
-            if let Some(h) = kv.get("hist_us") {
-                for item in h.split(',') {
-                    if let Some((lo, n)) = item.split_once(':') {
-                        if let (Ok(lo), Some(n)) = (lo.parse::<u64>(), num(n)) {
-                            *m.hist_us.entry(lo).or_default() += n as u64;
-                        }
-                    }
-                }
-            }
-            for (k, v) in &kv {
-                if let Some(lo) = k.strip_prefix("hist_us_") {
-                    if let (Ok(lo), Some(n)) = (lo.parse::<u64>(), num(v)) {
-                        *m.hist_us.entry(lo).or_default() += n as u64;
-                    }
-                }
-            }
-            if let (Some(th), Some(ev)) = (first_num(&kv, THREAD_KEYS), first_num(&kv, TPUT_KEYS)) {
-                m.throughput.push(ThroughputPoint {
-                    threads: th,
-                    events_per_ms: ev,
-                });
-            }
-            m.lines.push(kv);
-            if before_cut {
-                last_progress = Some(l);
-            }
-            continue;
-        }
-        if let Some(test) = body
-            .strip_prefix("# ")
-            .and_then(|r| r.strip_suffix(": Test terminated by timeout"))
-        {
-            timed_out.insert(test.to_string(), l);
-        }
-        if let Some(rest) = body
-            .strip_prefix("EPT-SELFTEST-RERUN ")
-            .or_else(|| t.find("EPT-SELFTEST-RERUN ").map(|i| &t[i + 19..]))
-        {
-            let kv = kv_pairs(rest);
-            if let Some(test) = kv.get("test") {
-                let rc = kv.get("rc").and_then(|v| num(v)).unwrap_or(-1.0);
-                reruns.insert(
-                    test.clone(),
-                    (rc, kv.get("seconds").and_then(|v| num(v)), l),
-                );
-            }
-            if before_cut {
-                last_progress = Some(l);
-            }
-            continue;
-        }
-        if let Some(rest) = body
-            .strip_prefix("EPT-SELFTEST ")
-            .or_else(|| t.find("EPT-SELFTEST ").map(|i| &t[i + 13..]))
-        {
-            let kv = kv_pairs(rest);
-            let name = kv.get("name").cloned().unwrap_or_else(|| "?".into());
-            // The guest's tally after long-timeout reruns, when it has one.
-            let rc = kv
-                .get("rc_after_reruns")
-                .or(kv.get("rc"))
-                .and_then(|v| num(v))
-                .unwrap_or(-1.0);
-            let secs = kv.get("seconds").and_then(|v| num(v));
-            // 0 pass, 4 KSFT_SKIP, anything else a failure (>= 124: killed by timeout).
-            let ok = rc == 0.0 || rc == 4.0;
-            if !ok {
-                // Judged after the TAP lines: a binary whose only failures
-                // are known emulation timeouts does not fail the run.
-                let why = if rc >= 124.0 { " (timeout)" } else { "" };
-                binary_failures.push((format!("epoll selftest {name} rc={rc}{why}"), l));
-            }
-            m.selftests.push(SelftestResult {
-                name,
-                ok,
-                detail: format!("rc={rc}"),
-                seconds: secs,
-            });
-            if before_cut {
-                last_progress = Some(l);
-            }
-            continue;
-        }
-        if let Some((ok, _n, name, dir)) = parse_tap_result(body) {
-            if module.is_some() {
-                ktap.push((l, ok, name, dir));
-            } else {
-                tap_user.push((l, ok, name, dir));
-            }
-            if before_cut {
-                last_progress = Some(l);
-            }
-            continue;
-        }
-        // Any other user-space output is activity too (not kernel messages,
-        // which keep coming from a stalled kernel).
-        if before_cut && l.kernel_s.is_none() && l.host_s.is_some() && !t.trim().is_empty() {
-            last_progress = Some(l);
-        }
-    }
-    if rt_throttled > 0 {
-        m.values.insert("rt_throttled".into(), rt_throttled as f64);
-    }
-
-    // --- module KTAP ---
-    let finished = steps_end.is_some() || !ktap.is_empty();
-    for (l, ok, name, dir) in &ktap {
-        let skip = dir.to_ascii_uppercase().starts_with("SKIP");
-        if !*ok && dir.contains("hang") {
-            // The module's watchdog saw no consumer progress for stall_ms:
-            // the lock cycle closed and only the harness (rmmod) breaks it.
-            c.add(
-                Verdict::Hang,
-                format!("KTAP not ok: {name} # {dir}"),
-                Some(l),
-            );
-        } else if !*ok {
-            c.add(spec.not_ok, format!("KTAP not ok: {name} # {dir}"), Some(l));
-        } else if skip {
-            c.add(
-                Verdict::Error,
-                format!("module skipped {name}: {dir}"),
-                Some(l),
-            );
-        } else {
-            c.add(Verdict::Pass, format!("KTAP ok: {name}"), Some(l));
-        }
-    }
-
-    // --- user-space TAP (kernel epoll selftests) ---
-    let (mut pass, mut fail, mut skip) = (0, 0, 0);
-    let (mut timeouts_passed, mut timeouts_known) = (0, 0);
-    for (l, ok, name, dir) in &tap_user {
-        let is_skip = dir.to_ascii_uppercase().starts_with("SKIP");
-        if is_skip {
-            skip += 1;
-        } else if *ok {
-            pass += 1;
-        } else {
-            // kselftest names it `global.epoll65`; the rerun line `epoll65`.
-            let short = name.rsplit('.').next().unwrap_or(name);
-            match reruns.get(short) {
-                Some((rc, secs, rl)) if *rc == 0.0 => {
-                    timeouts_passed += 1;
-                    let secs = secs.unwrap_or(0.0);
-                    m.values.insert(format!("selftest_{short}_long_s"), secs);
-                    notes.push(format!(
-                        "selftest {name} exceeded the harness timeout under emulation; rerun alone with a long timeout it passed in {secs:.1} s ({})",
-                        rl.text.trim()
-                    ));
-                }
-                Some((rc, secs, rl)) => {
-                    fail += 1;
-                    c.add(
-                        Verdict::Fail,
-                        format!(
-                            "selftest not ok: {name}, and again with a long timeout (rc={rc}, {:.1} s)",
-                            secs.unwrap_or(0.0)
-                        ),
-                        Some(rl),
-                    );
-                }
-                None if known_failure(spec, &arch, &variant, short).is_some() => {
-                    let (why, own) =
-                        known_failure(spec, &arch, &variant, short).unwrap_or_default();
-                    let (kind, k) = if timed_out.contains_key(short) {
-                        ("harness timeout", "timeout")
-                    } else {
-                        ("failure", "fail")
-                    };
-                    match &spec.baseline_failures {
-                        Some(b) if !own && b.get(short).map(|x| x.as_str()) != Some(k) => {
-                            fail += 1;
-                            let base = match b.get(short) {
-                                Some(x) => format!(
-                                    "the unmodified kernel (baseline) failed it differently ({x})"
-                                ),
-                                None => "it passed on the unmodified kernel (baseline)".to_string(),
-                            };
-                            c.add(
-                                Verdict::Fail,
-                                format!("selftest not ok: {name} ({kind}), but {base}"),
-                                Some(l),
-                            );
-                        }
-                        _ if own => {
-                            timeouts_known += 1;
-                            notes.push(format!(
-                                "FINDING: selftest {name} ({kind}) on {variant}: {why}"
-                            ));
-                        }
-                        b => {
-                            timeouts_known += 1;
-                            let also = if b.is_some() {
-                                "; the unmodified kernel (baseline) fails it too"
-                            } else {
-                                ""
-                            };
-                            notes.push(format!(
-                                "selftest {name}: {kind}, a known emulation failure ({why}){also}"
-                            ));
-                        }
-                    }
-                }
-                None => {
-                    fail += 1;
-                    let what = if dir.is_empty() {
-                        format!("selftest not ok: {name}")
-                    } else {
-                        format!("selftest not ok: {name} # {dir}")
-                    };
-                    c.add(Verdict::Fail, what, Some(l));
-                }
-            }
-        }
-        if !m.selftests.iter().any(|s| &s.name == name) && !name.is_empty() {
-            m.selftests.push(SelftestResult {
-                name: name.clone(),
-                ok: *ok,
-                detail: dir.clone(),
-                seconds: None,
-            });
-        }
-    }
-    // Where selftests only inform (the debug boot), their failures are notes.
-    if !spec.selftests_gate {
-        let (informational, kept): (Vec<_>, Vec<_>) = std::mem::take(&mut c.findings)
-            .into_iter()
-            .partition(|f| f.verdict == Verdict::Fail && f.what.starts_with("selftest not ok"));
-        c.findings = kept;
-        for f in informational {
-            notes.push(format!("{} (informational here)", f.what));
-        }
-    }
-    // Every failure of the binaries was excused above (known emulation
-    // timeouts): their exit status, and the steps', then says nothing more.
-    let selftest_failures_excused =
-        (fail == 0 && timeouts_known + timeouts_passed > 0 && spec.kind == Kind::Kselftest)
-            || !spec.selftests_gate;
-    let excuse = if spec.selftests_gate {
-        "only known emulation failures"
-    } else {
-        "selftests inform only here"
-    };
-    for (what, l) in &binary_failures {
-        if selftest_failures_excused {
-            notes.push(format!("{what}: {excuse}"));
-        } else {
-            c.add(Verdict::Fail, what.clone(), Some(l));
-        }
-    }
-    if !tap_user.is_empty() {
-        m.values.insert("selftests_pass".into(), pass as f64);
-        m.values.insert("selftests_fail".into(), fail as f64);
-        m.values.insert("selftests_skip".into(), skip as f64);
-        m.values.insert(
-            "selftests_timeout_passed_on_rerun".into(),
-            timeouts_passed as f64,
-        );
-        m.values.insert(
-            "selftests_known_emulation_failures".into(),
-            timeouts_known as f64,
-        );
-    }
-
-    // --- latency ---
-    let mut max_us = None::<f64>;
-    let (mut p99, mut p50) = (None::<f64>, None::<f64>);
-    for kv in &m.lines {
-        if let Some(v) = first_num(kv, MAX_KEYS) {
-            max_us = Some(max_us.map_or(v, |x| x.max(v)));
-        }
-        if let Some(v) = first_num(kv, P99_KEYS) {
-            p99 = Some(p99.map_or(v, |x| x.max(v)));
-        }
-        if let Some(v) = first_num(kv, P50_KEYS) {
-            p50 = Some(p50.map_or(v, |x| x.max(v)));
-        }
-    }
-    p50 = p50.or_else(|| hist_percentile(&m.hist_us, 0.50));
-    p99 = p99.or_else(|| hist_percentile(&m.hist_us, 0.99));
-    if max_us.is_none() {
-        max_us = m
-            .hist_us
-            .keys()
-            .next_back()
-            .map(|lo| (lo * 2).max(2) as f64);
-    }
-    for (k, v) in [
-        ("lat_p50_us", p50),
-        ("lat_p99_us", p99),
-        ("lat_max_us", max_us),
-    ] {
-        if let Some(v) = v {
-            m.values.insert(k.into(), v);
-        }
-    }
-    let th_line = m
+fn finish(c: &Ctx, mut o: Out) -> Judgement {
+    let lines: Vec<LogLine> = c
+        .log
         .lines
         .iter()
-        .find_map(|kv| kv.get("threshold_us").and_then(|v| num(v)))
-        .filter(|v| *v > 0.0);
-    if let (Some(th), Some(mx)) = (th_line.or(spec.latency_threshold_us), max_us) {
-        if mx > th {
-            let l = m
-                .lines
-                .iter()
-                .position(|kv| first_num(kv, MAX_KEYS).is_some_and(|v| v > th));
-            let line = l.and_then(|_| {
-                log.lines.iter().find(|x| {
-                    x.text.contains("# metrics ")
-                        && first_num(&kv_pairs(&x.text), MAX_KEYS).is_some_and(|v| v > th)
-                })
-            });
-            c.add(
-                Verdict::Inversion,
-                format!("latency max {mx:.0} us over the threshold {th:.0} us"),
-                line,
-            );
-        }
-    }
-
-    // --- heartbeats and stalls ---
-    let mut keys: Vec<&str> = hbs.iter().map(|h| h.key.as_str()).collect();
-    keys.dedup();
-    keys.sort();
-    keys.dedup();
-    let (mut n, mut smax, mut stot, mut sopen) = (0usize, 0.0f64, 0.0f64, 0.0f64);
-    let mut gap_max = 0.0f64;
-    for k in &keys {
-        let seq: Vec<&Heartbeat> = hbs.iter().filter(|h| h.key == *k).collect();
-        let (a, b, cc, d) = stalls(&seq, spec.stall_min_s, finished && hang.is_none());
-        n += a;
-        smax = smax.max(b);
-        stot += cc;
-        sopen = sopen.max(d);
-        for w in seq.windows(2) {
-            if let (Some(x), Some(y)) = (w[0].host_s, w[1].host_s) {
-                gap_max = gap_max.max(y - x);
-            }
-        }
-    }
-    if !hbs.is_empty() {
-        m.values.insert("heartbeats".into(), hbs.len() as f64);
-        m.values.insert("stalls".into(), n as f64);
-        m.values.insert("stall_max_s".into(), round3(smax));
-        m.values.insert("stall_total_s".into(), round3(stot));
-        m.values.insert("hb_gap_max_s".into(), round3(gap_max));
-        if sopen > 0.0 {
-            m.values.insert("stall_open_s".into(), round3(sopen));
-        }
-        if let Some(last) = hbs.last() {
-            m.values.insert("progress_last".into(), last.progress);
-        }
-    }
-    if let Some(u) = guest_up.and_then(|l| l.host_s) {
-        m.values.insert("boot_s".into(), u);
-    }
-    if let (Some(b), Some((e, rc))) = (steps_begin, steps_end) {
-        if let (Some(x), Some(y)) = (b.host_s, e.host_s) {
-            m.values.insert("steps_s".into(), round3(y - x));
-        }
-        m.values.insert("rc".into(), rc as f64);
-    }
-
-    // --- harness and host outcome ---
-    if let Some(l) = missing_script {
-        c.add(Verdict::Error, "steps script missing in the guest", Some(l));
-    }
-    if let Some(note) = hang {
-        let end = note.after_s.or(log.last_host_s()).unwrap_or(0.0);
-        let started = steps_begin.or(guest_up).filter(|l| l.no < cut);
-        match started {
-            None => c.add(
-                Verdict::Error,
-                format!(
-                    "guest never booted (no 'EPT: guest up' before the host gave up: {})",
-                    note.text
-                ),
-                None,
-            ),
-            Some(s) => {
-                let p = last_progress.unwrap_or(s);
-                let p_s = p.host_s.unwrap_or(0.0);
-                let idle = end - p_s;
-                if idle >= spec.hang_after_s {
-                    let hb_after: Vec<&Heartbeat> = hbs
-                        .iter()
-                        .filter(|h| h.host_s.is_some_and(|x| x > p_s))
-                        .collect();
-                    let how = if hbs.is_empty() {
-                        "no heartbeat; no output after the last progress".to_string()
-                    } else if hb_after.is_empty() {
-                        format!("no heartbeat for {idle:.0} s")
-                    } else {
-                        format!(
-                            "{} heartbeat(s) with progress stuck at {}",
-                            hb_after.len(),
-                            hb_after[0].progress
-                        )
-                    };
-                    c.add(
-                        Verdict::Hang,
-                        format!("no workload progress for {idle:.0} s before the host gave up ({how}); last progress:"),
-                        Some(p),
-                    );
-                    if let Some(f) = c.findings.last_mut() {
-                        f.lines.push(format!("# host: {}", note.text));
-                    }
-                } else {
-                    c.add(
-                        Verdict::Error,
-                        format!("host deadline reached while the workload still progressed ({idle:.0} s before it): deadline too short; {}", note.text),
-                        Some(p),
-                    );
-                }
-            }
-        }
-    } else if steps_end.is_none() {
-        let what = match (guest_up, log.exit_note()) {
-            (None, Some(n)) => format!("guest never booted ({})", n.text),
-            (None, None) => "guest never booted (log ends before 'EPT: guest up')".into(),
-            (Some(_), Some(n)) => format!("guest exited without finishing its steps ({})", n.text),
-            (Some(_), None) => {
-                "log ends before 'EPT: steps end' (truncated or still running)".into()
-            }
-        };
-        c.add(Verdict::Error, what, log.lines.last());
-    }
-    if let Some((l, rc)) = steps_end {
-        if rc != 0 && selftest_failures_excused {
-            notes.push(format!("steps exited rc={rc}: {excuse}"));
-        } else if rc != 0 {
-            c.add(Verdict::Fail, format!("steps exited rc={rc}"), Some(l));
-        } else {
-            c.add(Verdict::Pass, "steps exited rc=0", Some(l));
-        }
-        if spec.kind == Kind::Module && ktap.is_empty() {
-            c.add(
-                Verdict::Error,
-                "no KTAP result from epoll_torture (module not loaded or scenario unknown?)",
-                Some(l),
-            );
-        }
-        if spec.kind == Kind::Kselftest && tap_user.is_empty() && m.selftests.is_empty() {
-            c.add(
-                Verdict::Error,
-                "no selftest results (TAP or EPT-SELFTEST)",
-                Some(l),
-            );
-        }
-    }
-
-    // --- who waits on whom ---
-    let tasks = sysrq::parse_tasks(&log.lines);
-    let waits = sysrq::summarize(&tasks);
-
-    let mut findings = c.findings;
+        .filter(|l| l.no >= c.run.span.0 && l.no <= c.run.span.1)
+        .cloned()
+        .collect();
+    let waits = crate::sysrq::summarize(&crate::sysrq::parse_tasks(&lines));
+    let mut findings = std::mem::take(&mut o.findings);
     findings.sort_by_key(|f| std::cmp::Reverse(f.verdict.rank()));
     let verdict = findings.first().map(|f| f.verdict).unwrap_or(Verdict::Pass);
     let reason = findings
@@ -926,32 +461,125 @@ pub fn judge(log: &ConsoleLog, spec: &ScenarioSpec) -> Judgement {
         })
         .collect::<Vec<_>>()
         .join("; ");
-    let reason = if reason.is_empty() {
-        "nothing wrong found".into()
-    } else {
-        reason
-    };
     Judgement {
+        scenario: c.run.id.scenario.clone(),
+        repeat: c.run.id.repeat,
         verdict,
-        reason,
+        reason: if reason.is_empty() {
+            "nothing wrong found".into()
+        } else {
+            reason
+        },
         findings,
         waits,
-        notes,
-        metrics: m,
-        guest_release,
+        notes: o.notes,
+        metrics: o.metrics,
+        guest_release: c.boot.release.clone(),
     }
 }
 
-fn round3(v: f64) -> f64 {
-    (v * 1000.0).round() / 1000.0
+fn not_run(id: &RunId, why: &str, release: Option<String>) -> Judgement {
+    Judgement {
+        scenario: id.scenario.clone(),
+        repeat: id.repeat,
+        verdict: Verdict::Error,
+        reason: why.to_string(),
+        findings: vec![Finding {
+            verdict: Verdict::Error,
+            what: why.to_string(),
+            lines: vec![],
+            count: 1,
+        }],
+        waits: vec![],
+        notes: vec![],
+        metrics: Metrics::default(),
+        guest_release: release,
+    }
 }
 
-/// Guess the scenario from a log: the header's `steps=` (e.g.
+/// Judge every run of one boot.
+///
+/// `spec_of` gives the scenario's spec (the caller may set a baseline on
+/// it); `fallback` is the scenario of a log without run markers; `planned`
+/// (the plan's run list; by default the log's `EPT: plan runs=...` line,
+/// when it has one) adds an ERROR for each planned run the log never began: "not run: an earlier run in this boot did not finish"
+/// after a run that began and never ended, "not run: the boot ended before
+/// it" otherwise. Runs are returned in log order, then the ones not run.
+pub fn judge_plan(
+    log: &ConsoleLog,
+    spec_of: &dyn Fn(&str) -> ScenarioSpec,
+    fallback: &str,
+    planned: Option<&[RunId]>,
+) -> Vec<Judgement> {
+    let evs = events(log);
+    let boot = boot_of(&evs);
+    let arch = log.header.get("ARCH").cloned().unwrap_or_default();
+    let variant =
+        crate::data::canon_variant(log.header.get("VARIANT").map_or("", |v| v)).to_string();
+    let runs = parts(&evs, &boot, fallback);
+    let mut out = Vec::new();
+    for run in &runs {
+        let spec = spec_of(&run.id.scenario);
+        let c = Ctx {
+            log,
+            spec: &spec,
+            arch: arch.clone(),
+            variant: variant.clone(),
+            boot: &boot,
+            run,
+        };
+        let mut o = Out::default();
+        for rule in rules::RULES {
+            rule(&c, &mut o);
+        }
+        out.push(finish(&c, o));
+    }
+    let planned = planned.map(<[RunId]>::to_vec).or(boot.planned.clone());
+    if let Some(planned) = planned {
+        let unfinished = runs.iter().any(|p| p.marked && p.end.is_none());
+        for id in &planned {
+            if runs.iter().any(|p| p.marked && p.id == *id) {
+                continue;
+            }
+            let why = if unfinished {
+                "not run: an earlier run in this boot did not finish"
+            } else {
+                "not run: the boot ended before it"
+            };
+            out.push(not_run(id, why, boot.release.clone()));
+        }
+    }
+    out
+}
+
+/// Judge every run in a log (see [`judge_plan`]); a log without run
+/// markers is one run of `fallback_scenario`.
+pub fn judge_runs(
+    log: &ConsoleLog,
+    scenarios: &Scenarios,
+    fallback_scenario: &str,
+) -> Vec<Judgement> {
+    judge_plan(log, &|s| scenarios.spec(s), fallback_scenario, None)
+}
+
+/// Judge a log as one run of `spec` (all run markers ignored but the
+/// first run's: for single-run logs).
+pub fn judge(log: &ConsoleLog, spec: &ScenarioSpec) -> Judgement {
+    let spec_of = |_: &str| spec.clone();
+    let mut all = judge_plan(log, &spec_of, &spec.name, None);
+    let mut j = all.swap_remove(0);
+    j.scenario = spec.name.clone();
+    j
+}
+
+/// Guess the scenario from a log: the header's `plan=`/`steps=` (e.g.
 /// `x86_64-rwlock-stall-r1.sh`) or the file name `<arch>-<variant>-<scenario>...`.
 pub fn guess_scenario(log: &ConsoleLog, path: &str, known: &[String]) -> Option<String> {
     let mut cands = Vec::new();
-    if let Some(s) = log.header.get("steps") {
-        cands.push(s.clone());
+    for k in ["plan", "steps"] {
+        if let Some(s) = log.header.get(k) {
+            cands.push(s.clone());
+        }
     }
     cands.push(
         std::path::Path::new(path)
@@ -984,76 +612,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn tap_results() {
-        assert_eq!(
-            parse_tap_result("not ok 1 inversion # bug detected: max 20100 us"),
-            Some((
-                false,
-                1,
-                "inversion".into(),
-                "bug detected: max 20100 us".into()
-            ))
-        );
-        assert_eq!(
-            parse_tap_result("ok 65 epoll.epoll65"),
-            Some((true, 65, "epoll.epoll65".into(), "".into()))
-        );
-        assert_eq!(
-            parse_tap_result("ok 3 # SKIP no RT"),
-            Some((true, 3, "".into(), "SKIP no RT".into()))
-        );
-        assert_eq!(parse_tap_result("okay 1 x"), None);
-        assert_eq!(parse_tap_result("ok x"), None);
-    }
-
-    #[test]
-    fn kernel_classes() {
-        let c = |s| classify_kernel(s).map(|x| x.0);
-        assert_eq!(
-            c("rcu: INFO: rcu_preempt detected stalls on CPUs/tasks:"),
-            Some(Verdict::Stall)
-        );
-        assert_eq!(
-            c("rcu: INFO: rcu_preempt self-detected stall on CPU"),
-            Some(Verdict::Stall)
-        );
-        assert_eq!(
-            c("rcu: rcu_preempt kthread starved for 10502 jiffies! g1 f0x0"),
-            Some(Verdict::Stall)
-        );
-        assert_eq!(
-            c("INFO: task cat:77 blocked for more than 15 seconds."),
-            Some(Verdict::Stall)
-        );
-        assert_eq!(
-            c("watchdog: BUG: soft lockup - CPU#0 stuck for 22s! [x:1]"),
-            Some(Verdict::Stall)
-        );
-        assert_eq!(
-            c("BUG: kernel NULL pointer dereference, address: 0000000000000000"),
-            Some(Verdict::Crash)
-        );
-        assert_eq!(
-            c("Oops: 0002 [#1] PREEMPT_RT SMP NOPTI"),
-            Some(Verdict::Crash)
-        );
-        assert_eq!(
-            c("WARNING: possible circular locking dependency detected"),
-            Some(Verdict::Crash)
-        );
-        assert_eq!(
-            c("WARNING: CPU: 1 PID: 9 at fs/eventpoll.c:1 ep_poll+0x1/0x2"),
-            Some(Verdict::Crash)
-        );
-        assert_eq!(
-            c("Kernel panic - not syncing: hung_task: blocked tasks"),
-            Some(Verdict::Crash)
-        );
-        assert_eq!(c("sched: RT throttling activated"), None);
-        assert_eq!(c("epoll_torture: # metrics scenario=x"), None);
-    }
-
-    #[test]
     fn percentiles() {
         let h: BTreeMap<u64, u64> = [(0, 10), (1, 80), (16, 9), (16384, 1)]
             .into_iter()
@@ -1063,32 +621,5 @@ mod tests {
         assert_eq!(hist_percentile(&h, 0.99), Some(32.0));
         assert_eq!(hist_percentile(&h, 1.0), Some(32768.0));
         assert_eq!(hist_percentile(&BTreeMap::new(), 0.5), None);
-    }
-
-    #[test]
-    fn stall_runs() {
-        let mk = |v: &[(f64, f64)]| -> Vec<Heartbeat> {
-            v.iter()
-                .map(|(t, p)| Heartbeat {
-                    host_s: Some(*t),
-                    t_s: *t,
-                    progress: *p,
-                    key: String::new(),
-                })
-                .collect()
-        };
-        let hb = mk(&[
-            (1.0, 10.0),
-            (2.0, 20.0),
-            (3.0, 20.0),
-            (4.0, 20.0),
-            (5.0, 30.0),
-            (6.0, 30.0),
-        ]);
-        let r: Vec<&Heartbeat> = hb.iter().collect();
-        // 2..5 recovered (3 s); 5..6 still flat at the end: open when unfinished.
-        assert_eq!(stalls(&r, 1.0, false), (1, 3.0, 3.0, 1.0));
-        assert_eq!(stalls(&r, 1.0, true), (2, 3.0, 4.0, 0.0));
-        assert_eq!(stalls(&r, 5.0, true), (0, 0.0, 0.0, 0.0));
     }
 }

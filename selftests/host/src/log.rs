@@ -17,17 +17,40 @@
 
 use std::collections::BTreeMap;
 
-/// One console line.
+/// Which copies of a line the log had.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Source {
+    /// Printed on the serial console (kernel records and user-space output).
+    #[default]
+    Console,
+    /// A kernel record seen only as `ept-run --echo`'s `kmsg: ` copy (its
+    /// console copy was lost, or the log ended before it was printed).
+    Kmsg,
+    /// A kernel record seen on the console and as a `kmsg: ` copy: one record.
+    Both,
+}
+
+/// One console line; after parsing, one kernel record is one line however
+/// many copies of it the log had (see [`ConsoleLog::parse`]).
 #[derive(Debug, Clone, PartialEq)]
 pub struct LogLine {
-    /// 1-based line number in the file.
+    /// 1-based line number in the file (of the earlier copy of a record).
     pub no: usize,
-    /// Host elapsed seconds (`[+0012.345]`), when present.
+    /// Host elapsed seconds (`[+0012.345]`), when present (the earlier copy's).
     pub host_s: Option<f64>,
     /// The kernel's own printk time (`[   12.345678]`), when present.
     pub kernel_s: Option<f64>,
-    /// The text after both timestamps.
+    /// The text after both timestamps (and after `kmsg: `).
     pub text: String,
+    pub source: Source,
+}
+
+impl LogLine {
+    /// A kernel record (a console line with the kernel's time, or a `kmsg:`
+    /// echo), as opposed to user-space output.
+    pub fn is_kernel(&self) -> bool {
+        self.kernel_s.is_some() || self.source != Source::Console
+    }
 }
 
 /// A `# host: ...` note written by run-vm.sh.
@@ -39,15 +62,33 @@ pub struct HostNote {
     pub after_s: Option<f64>,
 }
 
+/// How the copies of kernel records were folded (see [`ConsoleLog::parse`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct EchoStats {
+    /// `kmsg:` echoes matched to their console copy.
+    pub merged: usize,
+    /// `kmsg:` echoes without a console copy (kept as records).
+    pub kmsg_only: usize,
+    /// Console lines repeating an earlier record (same kernel time and
+    /// text, e.g. `dmesg` output of the steps): dropped.
+    pub console_repeats: usize,
+}
+
 /// A parsed console log.
 #[derive(Debug, Clone, Default)]
 pub struct ConsoleLog {
     /// `# KEY=value` header lines (build-info.env), quotes removed; plus
-    /// `deadline`, `idle`, `steps` from the `# deadline=.. idle=.. steps=..` line.
+    /// `deadline`, `idle`, `steps` (or `plan`) from the `# deadline=.. idle=.. steps=..` line.
     pub header: BTreeMap<String, String>,
     pub notes: Vec<HostNote>,
+    /// Every record once, in log order.
     pub lines: Vec<LogLine>,
+    pub echo: EchoStats,
 }
+
+/// Host seconds within which an old-format echo (`kmsg: text`, no kernel
+/// time) and a console line with the same text are taken as one record.
+pub const ECHO_MATCH_WINDOW_S: f64 = 5.0;
 
 /// Parse `[+SSSS.mmm] ` at the start of `s`; returns (seconds, rest).
 pub fn split_host_ts(s: &str) -> Option<(f64, &str)> {
@@ -109,22 +150,24 @@ fn after_seconds(text: &str) -> Option<f64> {
 }
 
 impl ConsoleLog {
+    /// Parse a log and fold the copies of each kernel record into one line.
+    ///
+    /// `ept-run --echo` copies kernel records as `kmsg: [  12.345678] text`
+    /// (new) or `kmsg: text` (old). An echo with a kernel time is the
+    /// console line with the same kernel time and text. An old echo is the
+    /// first unmatched console line with the same text whose host time, or
+    /// whose kernel time on the host clock (a console stalled behind a hung
+    /// CPU prints late), is within [`ECHO_MATCH_WINDOW_S`]; either copy may
+    /// come first. A console line repeating an earlier record exactly (same
+    /// kernel time and text) is dropped. The folded line keeps the earlier
+    /// copy's position and host time.
     pub fn parse(text: &str) -> ConsoleLog {
         let mut log = ConsoleLog::default();
         for (i, raw) in text.lines().enumerate() {
             let no = i + 1;
             let raw = raw.trim_end_matches('\r');
             if let Some((h, rest)) = split_host_ts(raw) {
-                let (k, text) = match split_kernel_ts(rest) {
-                    Some((k, t)) => (Some(k), t),
-                    None => (None, rest),
-                };
-                log.lines.push(LogLine {
-                    no,
-                    host_s: Some(h),
-                    kernel_s: k,
-                    text: text.to_string(),
-                });
+                log.lines.push(line(no, Some(h), rest));
             } else if let Some(note) = raw.strip_prefix("# host: ") {
                 log.notes.push(HostNote {
                     no,
@@ -148,18 +191,12 @@ impl ConsoleLog {
             } else if !raw.is_empty() {
                 // A console line without a host stamp (e.g. a log captured
                 // another way): keep it, kernel time only.
-                let (k, text) = match split_kernel_ts(raw) {
-                    Some((k, t)) => (Some(k), t),
-                    None => (None, raw),
-                };
-                log.lines.push(LogLine {
-                    no,
-                    host_s: None,
-                    kernel_s: k,
-                    text: text.to_string(),
-                });
+                log.lines.push(line(no, None, raw));
             }
         }
+        let (lines, stats) = fold_copies(std::mem::take(&mut log.lines));
+        log.lines = lines;
+        log.echo = stats;
         log
     }
 
@@ -181,6 +218,152 @@ impl ConsoleLog {
             .iter()
             .find(|n| n.text.starts_with("QEMU exited"))
     }
+}
+
+/// One stamped line: a `kmsg: ` echo or a console line.
+fn line(no: usize, host_s: Option<f64>, rest: &str) -> LogLine {
+    let (source, body) = match rest.strip_prefix("kmsg: ") {
+        Some(b) => (Source::Kmsg, b),
+        None => (Source::Console, rest),
+    };
+    let (kernel_s, text) = match split_kernel_ts(body) {
+        Some((k, t)) => (Some(k), t),
+        None => (None, body),
+    };
+    let text = match source {
+        Source::Kmsg => unescape_kmsg(text),
+        _ => text.to_string(),
+    };
+    LogLine {
+        no,
+        host_s,
+        kernel_s,
+        text,
+        source,
+    }
+}
+
+/// /dev/kmsg escapes unprintable bytes as `\xNN` (a tab is `\x09`); the
+/// console prints them as they are.
+fn unescape_kmsg(s: &str) -> String {
+    if !s.contains("\\x") {
+        return s.to_string();
+    }
+    let mut out = Vec::with_capacity(s.len());
+    let b = s.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'\\' && i + 3 < b.len() && b[i + 1] == b'x' {
+            if let Some(v) = std::str::from_utf8(&b[i + 2..i + 4])
+                .ok()
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+            {
+                out.push(v);
+                i += 4;
+                continue;
+            }
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Kernel time in microseconds, the resolution printk prints.
+fn kernel_us(k: f64) -> i64 {
+    (k * 1e6).round() as i64
+}
+
+/// Fold echoes into their console copies and drop repeated console records.
+fn fold_copies(raw: Vec<LogLine>) -> (Vec<LogLine>, EchoStats) {
+    use std::collections::HashMap;
+    let mut stats = EchoStats::default();
+    let mut keep = vec![true; raw.len()];
+    // Console kernel records by (kernel time, text); later repeats dropped.
+    let mut by_key: HashMap<(i64, &str), usize> = HashMap::new();
+    // Console kernel records by text, in log order (for old echoes).
+    let mut by_text: HashMap<&str, Vec<usize>> = HashMap::new();
+    // The host clock minus the kernel clock: the smallest difference any
+    // console line shows (a line cannot be printed before it was logged).
+    let mut offset: Option<f64> = None;
+    for (i, l) in raw.iter().enumerate() {
+        let (Source::Console, Some(k)) = (l.source, l.kernel_s) else {
+            continue;
+        };
+        if let Some(h) = l.host_s {
+            offset = Some(offset.map_or(h - k, |o: f64| o.min(h - k)));
+        }
+        match by_key.entry((kernel_us(k), l.text.as_str())) {
+            std::collections::hash_map::Entry::Occupied(_) => {
+                keep[i] = false;
+                stats.console_repeats += 1;
+            }
+            std::collections::hash_map::Entry::Vacant(e) => {
+                e.insert(i);
+                by_text.entry(l.text.as_str()).or_default().push(i);
+            }
+        }
+    }
+    // partner[console index] = echo index
+    let mut partner: Vec<Option<usize>> = vec![None; raw.len()];
+    for (e, l) in raw.iter().enumerate() {
+        if l.source != Source::Kmsg {
+            continue;
+        }
+        let found = match l.kernel_s {
+            Some(k) => by_key
+                .get(&(kernel_us(k), l.text.as_str()))
+                .copied()
+                .filter(|c| partner[*c].is_none()),
+            None => by_text.get(l.text.as_str()).and_then(|cands| {
+                cands
+                    .iter()
+                    .copied()
+                    .find(|&c| partner[c].is_none() && near(&raw[c], l.host_s, offset))
+            }),
+        };
+        match found {
+            Some(c) => {
+                partner[c] = Some(e);
+                keep[e] = false;
+                stats.merged += 1;
+            }
+            None => stats.kmsg_only += 1,
+        }
+    }
+    let mut out: Vec<LogLine> = Vec::with_capacity(raw.len());
+    for (i, mut l) in raw.iter().cloned().enumerate() {
+        if !keep[i] {
+            continue;
+        }
+        if let Some(e) = partner[i] {
+            let echo = &raw[e];
+            l.no = l.no.min(echo.no);
+            l.host_s = match (l.host_s, echo.host_s) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            l.source = Source::Both;
+        }
+        out.push(l);
+    }
+    out.sort_by_key(|l| l.no);
+    (out, stats)
+}
+
+/// Whether console line `c` can be the copy of an echo seen at `echo_h`.
+fn near(c: &LogLine, echo_h: Option<f64>, offset: Option<f64>) -> bool {
+    let Some(h) = echo_h else {
+        return false;
+    };
+    let by_host = c
+        .host_s
+        .is_some_and(|x| (x - h).abs() <= ECHO_MATCH_WINDOW_S);
+    let by_kernel = match (c.kernel_s, offset) {
+        (Some(k), Some(o)) => (k + o - h).abs() <= ECHO_MATCH_WINDOW_S,
+        _ => false,
+    };
+    by_host || by_kernel
 }
 
 /// Render a line for quoting as evidence: `+12.3s [k 10.1s] text`.
@@ -225,6 +408,80 @@ mod tests {
         assert_eq!(m["max_us"], "20100");
         assert_eq!(m["y"], "");
         assert!(!m.contains_key("z"));
+    }
+
+    // Lines from fixtures/x86_64-spinlock-stall.log (old echoes, no kernel
+    // time) and the same records as the new `kmsg: [time] text` echoes.
+    const CONSOLE_HB: &str = "[+0010.761] [    6.631495] epoll_torture: # heartbeat scenario=stall t_ms=2008 progress=3432";
+    const ECHO_HB: &str =
+        "[+0010.758] kmsg: epoll_torture: # heartbeat scenario=stall t_ms=2008 progress=3432";
+    const CONSOLE_OK: &str = "[+0038.907] [   34.756110] epoll_torture: ok 1 stall";
+    const ECHO_OK: &str = "[+0038.886] kmsg: epoll_torture: ok 1 stall";
+
+    fn parse(lines: &[&str]) -> ConsoleLog {
+        ConsoleLog::parse(&(lines.join("\n") + "\n"))
+    }
+
+    #[test]
+    fn old_echo_folded_either_order_keeping_the_earlier_host_time() {
+        for lines in [
+            [ECHO_HB, CONSOLE_HB, ECHO_OK, CONSOLE_OK],
+            [CONSOLE_HB, ECHO_HB, CONSOLE_OK, ECHO_OK],
+        ] {
+            let l = parse(&lines);
+            assert_eq!(l.lines.len(), 2, "{lines:?}");
+            assert_eq!(l.echo.merged, 2);
+            let hb = &l.lines[0];
+            assert_eq!(hb.source, Source::Both);
+            assert_eq!(hb.host_s, Some(10.758));
+            assert_eq!(hb.kernel_s, Some(6.631495));
+            assert_eq!(hb.no, 1);
+            assert!(hb.is_kernel());
+            assert_eq!(l.lines[1].host_s, Some(38.886));
+        }
+    }
+
+    #[test]
+    fn old_echo_too_far_from_any_copy_is_its_own_record() {
+        // The same text 30 s later on the host and in kernel time: not a copy.
+        let late =
+            "[+0040.758] kmsg: epoll_torture: # heartbeat scenario=stall t_ms=2008 progress=3432";
+        let l = parse(&[CONSOLE_OK, CONSOLE_HB, late]);
+        assert_eq!(l.lines.len(), 3);
+        assert_eq!((l.echo.merged, l.echo.kmsg_only), (0, 1));
+        let echo = &l.lines[2];
+        assert_eq!((echo.source, echo.kernel_s), (Source::Kmsg, None));
+        assert!(echo.is_kernel());
+    }
+
+    #[test]
+    fn new_echo_matched_by_kernel_time_and_text() {
+        let new_hb = "[+0010.758] kmsg: [    6.631495] epoll_torture: # heartbeat scenario=stall t_ms=2008 progress=3432";
+        // Same text, another kernel time: another record.
+        let other = "[+0010.759] kmsg: [    8.631551] epoll_torture: # heartbeat scenario=stall t_ms=2008 progress=3432";
+        let l = parse(&[new_hb, CONSOLE_HB, other]);
+        assert_eq!((l.echo.merged, l.echo.kmsg_only), (1, 1));
+        assert_eq!(l.lines.len(), 2);
+        assert_eq!(l.lines[0].source, Source::Both);
+        assert_eq!(l.lines[0].host_s, Some(10.758));
+        assert_eq!(
+            (l.lines[1].source, l.lines[1].kernel_s),
+            (Source::Kmsg, Some(8.631551))
+        );
+    }
+
+    #[test]
+    fn kmsg_escapes_and_console_repeats() {
+        // /dev/kmsg prints a tab as \x09 (fixtures/x86_64-rwlock-stall.log).
+        let c = "[+0023.240] [   21.286500] rcu: \t(t=10000 jiffies g=1117 q=1 ncpus=2)";
+        let e = "[+0023.241] kmsg: rcu: \\x09(t=10000 jiffies g=1117 q=1 ncpus=2)";
+        // `dmesg` output of the steps repeats a record with its own time.
+        let again = "[+0030.000] [   21.286500] rcu: \t(t=10000 jiffies g=1117 q=1 ncpus=2)";
+        let l = parse(&[c, e, again]);
+        assert_eq!(l.lines.len(), 1);
+        assert_eq!(l.echo.merged, 1);
+        assert_eq!(l.echo.console_repeats, 1);
+        assert_eq!(unescape_kmsg("a\\x5cb\\xZZ"), "a\\b\\xZZ");
     }
 
     #[test]

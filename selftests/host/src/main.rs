@@ -1,117 +1,19 @@
-//! `ept`: the epoll-torture host tool. See `ept --help`.
+//! `ept`: the epoll-torture host tool. See `ept --help` (the command line
+//! is in cli.rs).
 
+mod cli;
+
+use clap::{CommandFactory, Parser};
+use cli::{
+    Cli, Cmd, CompareArgs, DataArgs, DefaultsArgs, JudgeArgs, MergeArgs, ReportArgs, RunArgs,
+};
 use ept_host::data::{canon_variant, Expectations, Scenarios, Verdict};
+use ept_host::progress::{Event, Progress};
 use ept_host::report::{Report, Run};
 use ept_host::runner::{self, RunOpts};
-use ept_host::{compare, judge, write_outputs};
+use ept_host::{compare, find_top, judge, write_outputs};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-
-const HELP: &str = "\
-ept - epoll-torture host tool: run the VM matrix, judge console logs, report
-
-USAGE:
-  ept run [OPTIONS]                     build, boot and judge the matrix (a cell's runs share boots)
-  ept judge [OPTIONS] LOG...            judge console logs: a verdict + evidence per run
-  ept defaults [SET] KEY                a default list from scenarios.json: KEY = archs,
-                                        variants, scenarios or env; SET = run (default)
-                                        or another (`ept defaults sets` lists them)
-  ept report [--in FILE] [--out DIR]    render report.md + SVG plots from report.json
-  ept compare [--report FILE] VAR_A VAR_B   two variants of one report
-  ept compare A.json B.json             the same cells in two reports
-  ept merge [--out DIR] REPORT.json...  combine shard reports and re-render
-
-run options:
-  --archs LIST         default: `ept defaults archs` (lists: comma or blank separated)
-  --variants LIST      default: `ept defaults variants`; aliases patched=spinlock,
-                       unpatched=rwlock
-  --scenarios LIST     default: `ept defaults scenarios` (scenarios.json knows more:
-                       kunit, soak, hung-task, cycles, debug-load)
-  --repeat N           runs per scenario (default: the scenario's `repeats`, 1)
-  --isolate            one boot per run (default: a cell's shareable runs of one
-                       repeat index share a boot, hang-prone last); also ISOLATE=1
-  --pack N             runs of N consecutive repeat indices share a boot (default 1)
-  --force              also run what the kernel's FEATURES say cannot apply
-                       (NOT_APPLICABLE otherwise); also FORCE=1
-  --params \"K=V ...\"   extra module parameters for every module run ($EPT_PARAMS)
-  --env \"K=V ...\"      variables exported in every plan (LINGER=12, PIN=none, ...)
-  --duration S         DURATION=S in the guest (soak); added to the deadline of
-                       scenarios that use it
-  --jobs N             VMs in parallel (default 1; the guests have 2 vCPUs each)
-  --shard i/n          run only the i-th of n contiguous slices of the cell list
-  --kernel-src DIR     passed to qemu/*.sh as KERNEL_SRC
-  --patches LIST       passed to qemu/*.sh as PATCHES (comma-separated files)
-  --out DIR            report directory (default out/report)
-  --logs DIR           console logs (default out/logs)
-  --deadline S         override every run's host deadline
-common options:
-  --expectations FILE  instead of the built-in selftests/host/expectations.json
-  --scenarios-file FILE  instead of the built-in selftests/host/scenarios.json
-judge options:
-  --scenario S         default: from the log's steps= header or its file name
-  --arch A, --variant V  default: from the log header (ARCH=, VARIANT=)
-  --json               print the runs as JSON
-  --out DIR            also write a report (json, md, svg) of the judged logs
-  -q, --quiet          one line per log
-  --baseline LOG       the unmodified kernel's (spinlock) selftest log of the
-                       same arch and base: a known emulation failure excuses a
-                       test only if the baseline failed it too
-
-Verdicts (highest wins): CRASH > HANG > STALL > LOST_WAKEUP > FALSE_NEGATIVE >
-INVERSION > ERROR > FAIL > PASS; NOT_APPLICABLE = the scenario's mechanism is
-absent from this kernel (from its FEATURES), UNAVAILABLE = the variant has no
-patches for this base (neither is a failure).
-
-Exit status: 0 every run meets its expected verdict, 1 some do not,
-2 usage error, 3 infrastructure error (an ERROR run, a build failure, an
-unreadable file).
-";
-
-struct Args {
-    items: Vec<String>,
-}
-
-impl Args {
-    fn flag(&mut self, names: &[&str]) -> bool {
-        let n = self.items.len();
-        self.items.retain(|a| !names.contains(&a.as_str()));
-        self.items.len() != n
-    }
-
-    fn opt(&mut self, name: &str) -> Result<Option<String>, String> {
-        let mut found = None;
-        let mut i = 0;
-        while i < self.items.len() {
-            if self.items[i] == name {
-                if i + 1 >= self.items.len() {
-                    return Err(format!("{name} needs a value"));
-                }
-                found = Some(self.items.remove(i + 1));
-                self.items.remove(i);
-            } else if let Some(v) = self.items[i].strip_prefix(&format!("{name}=")) {
-                found = Some(v.to_string());
-                self.items.remove(i);
-            } else {
-                i += 1;
-            }
-        }
-        Ok(found)
-    }
-
-    fn rest(self) -> Result<Vec<String>, String> {
-        if let Some(bad) = self.items.iter().find(|a| a.starts_with("--")) {
-            return Err(format!("unknown option {bad}"));
-        }
-        Ok(self.items)
-    }
-}
-
-fn list(s: &str) -> Vec<String> {
-    s.split(|c: char| c == ',' || c.is_whitespace())
-        .filter(|x| !x.is_empty())
-        .map(|x| x.to_string())
-        .collect()
-}
 
 enum Fail {
     Usage(String),
@@ -122,115 +24,42 @@ fn usage<T>(s: impl Into<String>) -> Result<T, Fail> {
     Err(Fail::Usage(s.into()))
 }
 
-/// The repository top: $EPT_TOP, else the first parent of the current
-/// directory or of the executable that has qemu/run-vm.sh.
-fn find_top() -> Option<PathBuf> {
-    if let Ok(t) = std::env::var("EPT_TOP") {
-        return Some(PathBuf::from(t));
-    }
-    let mut starts = vec![];
-    if let Ok(c) = std::env::current_dir() {
-        starts.push(c);
-    }
-    if let Ok(e) = std::env::current_exe() {
-        starts.push(e);
-    }
-    for s in starts {
-        for d in s.ancestors() {
-            if d.join("qemu/run-vm.sh").exists() {
-                return Some(d.to_path_buf());
-            }
-        }
-    }
-    None
-}
-
-fn load_data(a: &mut Args) -> Result<(Scenarios, Expectations), Fail> {
-    let scen = match a.opt("--scenarios-file").map_err(Fail::Usage)? {
-        Some(f) => Scenarios::from_json(
-            &std::fs::read_to_string(&f).map_err(|e| Fail::Usage(format!("{f}: {e}")))?,
-        )
-        .map_err(Fail::Usage)?,
+fn load_data(d: &DataArgs) -> Result<(Scenarios, Expectations), Fail> {
+    let read = |f: &Path| {
+        std::fs::read_to_string(f).map_err(|e| Fail::Usage(format!("{}: {e}", f.display())))
+    };
+    let scen = match &d.scenarios_file {
+        Some(f) => Scenarios::from_json(&read(f)?).map_err(Fail::Usage)?,
         None => Scenarios::builtin(),
     };
-    let exp = match a.opt("--expectations").map_err(Fail::Usage)? {
-        Some(f) => Expectations::from_json(
-            &std::fs::read_to_string(&f).map_err(|e| Fail::Usage(format!("{f}: {e}")))?,
-        )
-        .map_err(Fail::Usage)?,
+    let exp = match &d.expectations {
+        Some(f) => Expectations::from_json(&read(f)?).map_err(Fail::Usage)?,
         None => Expectations::builtin(),
     };
     Ok((scen, exp))
 }
 
-fn parse_num<T: std::str::FromStr>(name: &str, v: Option<String>) -> Result<Option<T>, Fail> {
-    match v {
-        None => Ok(None),
-        Some(v) => v
-            .parse()
-            .map(Some)
-            .map_err(|_| Fail::Usage(format!("{name} {v}: not a number"))),
-    }
-}
-
-fn cmd_run(mut a: Args) -> Result<i32, Fail> {
-    let (scen, exp) = load_data(&mut a)?;
-    let o = |a: &mut Args, n: &str| a.opt(n).map_err(Fail::Usage);
-    let dflt = |k: &str| scen.default_list("run", k).map_err(Fail::Usage);
-    let archs = match o(&mut a, "--archs")? {
-        Some(s) => list(&s),
-        None => dflt("archs")?,
+fn cmd_run(a: RunArgs) -> Result<i32, Fail> {
+    let (scen, exp) = load_data(&a.data)?;
+    let given_or_default = |given: &Option<String>, key: &str| match given {
+        Some(s) => Ok(cli::list(s)),
+        None => scen.default_list("run", key).map_err(Fail::Usage),
     };
-    let variants: Vec<String> = match o(&mut a, "--variants")? {
-        Some(s) => list(&s),
-        None => dflt("variants")?,
-    }
-    .iter()
-    .map(|v| canon_variant(v).to_string())
-    .collect();
-    let scenarios = match o(&mut a, "--scenarios")? {
-        Some(s) => list(&s),
-        None => dflt("scenarios")?,
-    };
+    let archs = given_or_default(&a.archs, "archs")?;
+    let variants: Vec<String> = given_or_default(&a.variants, "variants")?
+        .iter()
+        .map(|v| canon_variant(v).to_string())
+        .collect();
+    let scenarios = given_or_default(&a.scenarios, "scenarios")?;
     let env_on = |k: &str| std::env::var(k).is_ok_and(|v| v == "1");
-    let isolate = a.flag(&["--isolate"]) || env_on("ISOLATE");
-    let force = a.flag(&["--force"]) || env_on("FORCE");
-    let pack: u32 = parse_num("--pack", o(&mut a, "--pack")?)?.unwrap_or(1);
-    let params = o(&mut a, "--params")?;
-    let env = list(&o(&mut a, "--env")?.unwrap_or_default());
-    if let Some(bad) = env.iter().find(|kv| {
-        kv.split_once('=').is_none_or(|(k, _)| {
-            k.is_empty() || !k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
-        })
-    }) {
-        return usage(format!("run: --env {bad}: want NAME=value"));
-    }
-    let repeat: Option<u32> = parse_num("--repeat", o(&mut a, "--repeat")?)?;
-    let duration: Option<u64> = parse_num("--duration", o(&mut a, "--duration")?)?;
-    let jobs: usize = parse_num("--jobs", o(&mut a, "--jobs")?)?.unwrap_or(1);
-    let deadline: Option<u64> = parse_num("--deadline", o(&mut a, "--deadline")?)?;
-    let shard = match o(&mut a, "--shard")? {
-        Some(s) => Some(runner::parse_shard(&s).map_err(Fail::Usage)?),
-        None => None,
-    };
-    let kernel_src = o(&mut a, "--kernel-src")?
+    let kernel_src = a
+        .kernel_src
         .or_else(|| std::env::var("KERNEL_SRC").ok().filter(|s| !s.is_empty()));
-    let patches =
-        o(&mut a, "--patches")?.or_else(|| std::env::var("PATCHES").ok().filter(|s| !s.is_empty()));
-    let out = o(&mut a, "--out")?;
-    let logs = o(&mut a, "--logs")?;
-    let rest = a.rest().map_err(Fail::Usage)?;
-    if !rest.is_empty() {
-        return usage(format!("run: unexpected argument {}", rest[0]));
-    }
-    if archs.is_empty()
-        || variants.is_empty()
-        || scenarios.is_empty()
-        || repeat == Some(0)
-        || jobs == 0
-        || pack == 0
-    {
-        return usage("run: empty --archs/--variants/--scenarios or zero --repeat/--jobs/--pack");
+    let patches = a
+        .patches
+        .or_else(|| std::env::var("PATCHES").ok().filter(|s| !s.is_empty()));
+    if archs.is_empty() || variants.is_empty() || scenarios.is_empty() {
+        return usage("run: empty --archs/--variants/--scenarios");
     }
     for s in &scenarios {
         if !scen.is_known(s) {
@@ -243,39 +72,42 @@ fn cmd_run(mut a: Args) -> Result<i32, Fail> {
     let top = find_top().ok_or_else(|| {
         Fail::Infra("cannot find the repository top (qemu/run-vm.sh); set EPT_TOP".into())
     })?;
-    let out = out
-        .map(PathBuf::from)
-        .unwrap_or_else(|| top.join("out/report"));
-    let logs = logs
-        .map(PathBuf::from)
-        .unwrap_or_else(|| top.join("out/logs"));
+    let out = a.out.unwrap_or_else(|| top.join("out/report"));
+    let logs = a.logs.unwrap_or_else(|| top.join("out/logs"));
+    let progress = if a.json_progress {
+        Progress::json()
+    } else {
+        Progress::human()
+    };
     let opts = RunOpts {
         top,
         archs,
         variants,
         scenarios,
-        repeat,
-        duration,
-        jobs,
-        shard,
+        repeat: a.repeat,
+        duration: a.duration,
+        jobs: a.jobs,
+        shard: a.shard,
         kernel_src,
         patches,
         out: out.clone(),
         logs,
-        deadline,
-        isolate,
-        force,
-        pack,
-        params,
-        env,
+        deadline: a.deadline,
+        isolate: a.isolate || env_on("ISOLATE"),
+        force: a.force || env_on("FORCE"),
+        pack: a.pack,
+        params: a.params,
+        env: a.env.as_deref().map(cli::list).unwrap_or_default(),
+        progress: progress.clone(),
     };
     let runs = runner::run_matrix(&opts, &scen, &exp);
-    let rep = Report::new(runs, shard.map(|(i, n)| format!("{i}/{n}")));
-    println!("\n{}", ept_host::report::verdict_table(&rep));
-    finish(&rep, &out)
+    let rep = Report::new(runs, a.shard.map(|(i, n)| format!("{i}/{n}")));
+    progress.human_line(&format!("\n{}", ept_host::report::verdict_table(&rep)));
+    finish(&rep, &out, &progress)
 }
 
-fn finish(rep: &Report, out: &Path) -> Result<i32, Fail> {
+/// Write the outputs, say what was written, and emit the `end` event.
+fn finish(rep: &Report, out: &Path, progress: &Progress) -> Result<i32, Fail> {
     let files = write_outputs(rep, out).map_err(Fail::Infra)?;
     let bad = rep.runs.iter().filter(|r| !r.meets).count();
     let err = rep
@@ -292,7 +124,17 @@ fn finish(rep: &Report, out: &Path) -> Result<i32, Fail> {
         files.join(" "),
         out.display()
     );
-    Ok(rep.exit_code())
+    let code = rep.exit_code();
+    progress.emit(Event::End {
+        runs: rep.runs.len(),
+        meet: rep.runs.len() - bad,
+        mismatch: bad,
+        errors: err,
+        exit_code: code,
+        out: out.display().to_string(),
+        files,
+    });
+    Ok(code)
 }
 
 fn print_run(r: &Run, quiet: bool) {
@@ -352,41 +194,33 @@ fn print_run(r: &Run, quiet: bool) {
     }
 }
 
-fn cmd_judge(mut a: Args) -> Result<i32, Fail> {
-    let (scen, exp) = load_data(&mut a)?;
-    let json = a.flag(&["--json"]);
-    let quiet = a.flag(&["-q", "--quiet"]);
-    let sc = a.opt("--scenario").map_err(Fail::Usage)?;
-    let arch = a.opt("--arch").map_err(Fail::Usage)?;
-    let variant = a.opt("--variant").map_err(Fail::Usage)?;
-    let out = a.opt("--out").map_err(Fail::Usage)?;
-    let baseline = match a.opt("--baseline").map_err(Fail::Usage)? {
+fn cmd_judge(a: JudgeArgs) -> Result<i32, Fail> {
+    let (scen, exp) = load_data(&a.data)?;
+    let baseline = match &a.baseline {
         Some(b) => {
-            let t = std::fs::read(&b).map_err(|e| Fail::Infra(format!("--baseline {b}: {e}")))?;
+            let t = std::fs::read(b)
+                .map_err(|e| Fail::Infra(format!("--baseline {}: {e}", b.display())))?;
             let log = ept_host::log::ConsoleLog::parse(&String::from_utf8_lossy(&t));
             Some(judge::selftest_failures(&log))
         }
         None => None,
     };
-    let logs = a.rest().map_err(Fail::Usage)?;
-    if logs.is_empty() {
-        return usage("judge: give at least one LOG");
-    }
     let mut runs = Vec::new();
     let mut infra = false;
-    for p in &logs {
+    for p in &a.logs {
         let hints = runner::LogHints {
-            arch: arch.clone(),
-            variant: variant.clone(),
-            scenario: sc.clone(),
+            arch: a.arch.clone(),
+            variant: a.variant.clone(),
+            scenario: a.scenario.clone(),
             baseline: baseline.clone(),
             boot: None,
+            only_begun: false,
         };
         match runner::runs_from_log(Path::new(p), &hints, &scen, &exp) {
             Ok(rs) => {
                 for r in rs {
-                    if !json {
-                        print_run(&r, quiet);
+                    if !a.json {
+                        print_run(&r, a.quiet);
                     }
                     runs.push(r);
                 }
@@ -398,22 +232,21 @@ fn cmd_judge(mut a: Args) -> Result<i32, Fail> {
         }
     }
     let rep = Report::new(runs, None);
-    if json {
+    if a.json {
         println!(
             "{}",
             serde_json::to_string_pretty(&rep.runs).unwrap_or_default()
         );
     }
-    if let Some(o) = out {
-        write_outputs(&rep, Path::new(&o)).map_err(Fail::Infra)?;
+    if let Some(o) = &a.out {
+        write_outputs(&rep, o).map_err(Fail::Infra)?;
     }
     Ok(if infra { 3 } else { rep.exit_code() })
 }
 
-fn cmd_defaults(mut a: Args) -> Result<i32, Fail> {
-    let (scen, _) = load_data(&mut a)?;
-    let rest = a.rest().map_err(Fail::Usage)?;
-    let (set, key) = match rest.as_slice() {
+fn cmd_defaults(a: DefaultsArgs) -> Result<i32, Fail> {
+    let (scen, _) = load_data(&a.data)?;
+    let (set, key) = match a.words.as_slice() {
         [k] if k == "sets" => {
             println!("{}", scen.set_names().join(" "));
             return Ok(0);
@@ -435,34 +268,24 @@ fn default_report() -> PathBuf {
         .join("out/report/report.json")
 }
 
-fn cmd_report(mut a: Args) -> Result<i32, Fail> {
-    let input = a.opt("--in").map_err(Fail::Usage)?;
-    let out = a.opt("--out").map_err(Fail::Usage)?;
-    let rest = a.rest().map_err(Fail::Usage)?;
-    let input = input
-        .or_else(|| rest.first().cloned())
-        .map(PathBuf::from)
-        .unwrap_or_else(default_report);
+fn cmd_report(a: ReportArgs) -> Result<i32, Fail> {
+    let input = a.input.or(a.file).unwrap_or_else(default_report);
     let rep = Report::load(&input).map_err(Fail::Infra)?;
-    let out = out.map(PathBuf::from).unwrap_or_else(|| {
+    let out = a.out.unwrap_or_else(|| {
         input
             .parent()
             .map(|p| p.to_path_buf())
             .unwrap_or_else(|| PathBuf::from("."))
     });
-    finish(&rep, &out)
+    finish(&rep, &out, &Progress::human())
 }
 
-fn cmd_compare(mut a: Args) -> Result<i32, Fail> {
-    let rep = a.opt("--report").map_err(Fail::Usage)?;
-    let rest = a.rest().map_err(Fail::Usage)?;
-    if rest.len() != 2 {
-        return usage("compare: give two variants (with --report FILE) or two report.json files");
-    }
+fn cmd_compare(a: CompareArgs) -> Result<i32, Fail> {
+    let rest = [a.a, a.b];
     let files = rest
         .iter()
         .all(|f| f.ends_with(".json") || Path::new(f).is_file());
-    let text = if files && rep.is_none() {
+    let text = if files && a.report.is_none() {
         let ra = Report::load(Path::new(&rest[0])).map_err(Fail::Infra)?;
         let rb = Report::load(Path::new(&rest[1])).map_err(Fail::Infra)?;
         compare::render(
@@ -470,7 +293,7 @@ fn cmd_compare(mut a: Args) -> Result<i32, Fail> {
             &compare::reports(&ra, &rb),
         )
     } else {
-        let path = rep.map(PathBuf::from).unwrap_or_else(default_report);
+        let path = a.report.unwrap_or_else(default_report);
         let r = Report::load(&path).map_err(Fail::Infra)?;
         let (va, vb) = (canon_variant(&rest[0]), canon_variant(&rest[1]));
         let known = ept_host::report::variants(&r);
@@ -492,50 +315,43 @@ fn cmd_compare(mut a: Args) -> Result<i32, Fail> {
     Ok(0)
 }
 
-fn cmd_merge(mut a: Args) -> Result<i32, Fail> {
-    let out = a.opt("--out").map_err(Fail::Usage)?;
-    let files = a.rest().map_err(Fail::Usage)?;
-    if files.is_empty() {
-        return usage("merge: give report.json files");
-    }
-    let parts = files
+fn cmd_merge(a: MergeArgs) -> Result<i32, Fail> {
+    let parts = a
+        .files
         .iter()
-        .map(|f| Report::load(Path::new(f)))
+        .map(|f| Report::load(f))
         .collect::<Result<Vec<_>, _>>()
         .map_err(Fail::Infra)?;
     let rep = Report::merge(parts);
-    let out = out.map(PathBuf::from).unwrap_or_else(|| {
+    let out = a.out.unwrap_or_else(|| {
         find_top()
             .unwrap_or_else(|| PathBuf::from("."))
             .join("out/report")
     });
-    finish(&rep, &out)
+    finish(&rep, &out, &Progress::human())
 }
 
 fn main() -> ExitCode {
-    let mut items: Vec<String> = std::env::args().skip(1).collect();
-    if items.is_empty() || matches!(items[0].as_str(), "-h" | "--help" | "help") {
-        print!("{HELP}");
-        return ExitCode::from(if items.is_empty() { 2 } else { 0 });
-    }
-    if matches!(items[0].as_str(), "-V" | "--version") {
-        println!("ept {}", env!("CARGO_PKG_VERSION"));
-        return ExitCode::SUCCESS;
-    }
-    let sub = items.remove(0);
-    let mut args = Args { items };
-    if args.flag(&["-h", "--help"]) {
-        print!("{HELP}");
-        return ExitCode::SUCCESS;
-    }
-    let r = match sub.as_str() {
-        "run" => cmd_run(args),
-        "judge" => cmd_judge(args),
-        "report" => cmd_report(args),
-        "compare" => cmd_compare(args),
-        "merge" => cmd_merge(args),
-        "defaults" => cmd_defaults(args),
-        other => usage(format!("unknown subcommand {other} (see ept --help)")),
+    // clap prints its own usage errors (exit 2) and --help/--version (exit
+    // 0); bare `ept` prints the help and exits 2.
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(e.exit_code().clamp(0, 255) as u8);
+        }
+    };
+    let r = match cli.cmd {
+        Cmd::Run(a) => cmd_run(a),
+        Cmd::Judge(a) => cmd_judge(a),
+        Cmd::Defaults(a) => cmd_defaults(a),
+        Cmd::Report(a) => cmd_report(a),
+        Cmd::Compare(a) => cmd_compare(a),
+        Cmd::Merge(a) => cmd_merge(a),
+        Cmd::Completions { shell } => {
+            clap_complete::generate(shell, &mut Cli::command(), "ept", &mut std::io::stdout());
+            Ok(0)
+        }
     };
     match r {
         Ok(c) => ExitCode::from(c as u8),

@@ -11,11 +11,11 @@
 //! boot.
 
 use crate::data::{canon_variant, meets, unmet_need, Expectations, Scenarios, Verdict};
-use crate::judge::Finding;
+use crate::judge::{Finding, Judgement, RunId};
 use crate::log::ConsoleLog;
+use crate::progress::{Event, Progress};
 use crate::report::Run;
 use std::collections::{BTreeMap, VecDeque};
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
@@ -49,6 +49,8 @@ pub struct RunOpts {
     pub params: Option<String>,
     /// `K=V` exported in every plan (`--env`: LINGER=12, PIN=none, ...).
     pub env: Vec<String>,
+    /// Progress lines and `--json-progress` events (crate::progress).
+    pub progress: Progress,
 }
 
 /// A planned run: (arch, variant, scenario, repeat).
@@ -172,6 +174,10 @@ pub fn plan_boots(runs: &[Cell], scen: &Scenarios, isolate: bool, pack: u32) -> 
     for b in &mut boots {
         b.runs
             .sort_by_key(|c| (scen.spec(&c.scenario).order, c.repeat));
+        // A boot of one run is named (and logged) after the run.
+        if b.runs.len() == 1 {
+            b.id = b.runs[0].id();
+        }
     }
     boots
 }
@@ -235,7 +241,14 @@ pub fn plan_text(b: &Boot, scen: &Scenarios, o: &RunOpts) -> String {
     if std::env::var("SELFTEST_RERUN").is_ok_and(|v| v == "1") {
         s.push_str("export EPT_SELFTEST_RERUN=1\n");
     }
-    s.push_str("prc=0\n");
+    s.push_str(&format!(
+        "echo \"EPT: plan runs={}\"\nprc=0\n",
+        b.runs
+            .iter()
+            .map(|c| format!("{}:{}", c.scenario, c.repeat))
+            .collect::<Vec<_>>()
+            .join(",")
+    ));
     for c in &b.runs {
         let spec = scen.spec(&c.scenario);
         s.push_str(&format!(
@@ -291,20 +304,23 @@ fn error_run(cell: &Cell, expected: Vec<Verdict>, verdict: Verdict, reason: Stri
     }
 }
 
-/// The judged runs of a log: (scenario, repeat, run seconds, Judgement).
-/// The one place that calls the judge on a log.
+/// The judged runs of a log, in log order. The one place that calls the
+/// judge on a log. `planned`: the runs a boot's plan had (`ept run`: those
+/// it never began are left out, to be re-queued); `None`: the log's own
+/// `EPT: plan runs=` line says (`ept judge`: a run never begun is an ERROR).
 fn judge_log(
     log: &ConsoleLog,
     scen: &Scenarios,
     fallback: &str,
     baseline: Option<&BTreeMap<String, String>>,
-) -> Vec<(String, u32, Option<f64>, crate::judge::Judgement)> {
-    // TEMP until the judge branch lands: its judge::judge_runs() replaces
-    // the shim (and gives scenario and repeat in each Judgement).
-    crate::runs_shim::judge_runs_with(log, scen, fallback, baseline)
-        .into_iter()
-        .map(|r| (r.scenario, r.repeat, r.run_s, r.judgement))
-        .collect()
+    planned: Option<&[RunId]>,
+) -> Vec<Judgement> {
+    let spec_of = |name: &str| {
+        let mut s = scen.spec(name);
+        s.baseline_failures = baseline.cloned();
+        s
+    };
+    crate::judge::judge_plan(log, &spec_of, fallback, planned)
 }
 
 /// What `ept judge` and `ept run` know about a log beyond its text.
@@ -317,6 +333,9 @@ pub struct LogHints {
     /// The unmodified kernel's selftest failures (`ept judge --baseline`).
     pub baseline: Option<BTreeMap<String, String>>,
     pub boot: Option<String>,
+    /// `ept run`: judge only the runs the log shows (the runner re-queues
+    /// the others); otherwise a planned run never begun is an ERROR.
+    pub only_begun: bool,
 }
 
 /// Judge a console log into one Run per run it shows (one when it has no
@@ -362,7 +381,16 @@ pub fn runs_from_log(
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
     let mut runs = Vec::new();
-    for (scenario, repeat, run_s, j) in judge_log(&log, scen, &fallback, hints.baseline.as_ref()) {
+    let only: Vec<RunId> = vec![];
+    for j in judge_log(
+        &log,
+        scen,
+        &fallback,
+        hints.baseline.as_ref(),
+        hints.only_begun.then_some(&only[..]),
+    ) {
+        let (scenario, repeat) = (j.scenario.clone(), j.repeat);
+        let run_s = j.metrics.values.get("run_s").copied();
         let expected = exp.expected(&arch, &variant, &scenario, &base);
         let cell = Cell {
             arch: arch.clone(),
@@ -470,14 +498,16 @@ fn build(o: &RunOpts, arch: &str, variant: &str) -> Result<Result<Built, String>
         .join(" | ");
     match out.status.code() {
         Some(0) => {
+            // mkimage.sh prints the image's path and keeps a copy of the
+            // kernel cell's build-info.env beside it.
             let img = String::from_utf8_lossy(&out.stdout).trim().to_string();
-            let cell_dir = Path::new(&img)
+            let dir = Path::new(&img)
                 .parent()
                 .map(Path::to_path_buf)
-                .ok_or_else(|| format!("mkimage.sh printed no image path: {img:?}"))?;
+                .unwrap_or_default();
             Ok(Ok(Built {
-                features: read_features(&cell_dir),
-                cell_dir,
+                features: read_features(&dir),
+                cell_dir: dir,
             }))
         }
         Some(3) => Ok(Err(format!("variant unavailable for this base: {tail}"))),
@@ -532,7 +562,28 @@ fn run_boot(o: &RunOpts, b: &Boot, scen: &Scenarios, exp: &Expectations) -> (Vec
         .current_dir(&o.top)
         .stdin(Stdio::null());
     script_env(&mut cmd, o);
-    let (rc, stderr) = match cmd.output() {
+    o.progress.emit(Event::BootStart {
+        cell: b.id.clone(),
+        arch: b.arch.clone(),
+        variant: b.variant.clone(),
+        scenario: b
+            .runs
+            .iter()
+            .map(|c| c.scenario.as_str())
+            .collect::<Vec<_>>()
+            .join(","),
+        repeat: b.runs.first().map_or(1, |c| c.repeat),
+        deadline_s: boot_deadline(o, scen, b),
+        log: log.display().to_string(),
+    });
+    let out = cmd.output();
+    o.progress.emit(Event::BootEnd {
+        cell: b.id.clone(),
+        elapsed_s: crate::progress::round3(t0.elapsed().as_secs_f64()),
+        vm_rc: out.as_ref().ok().and_then(|x| x.status.code()),
+        log: log.exists().then(|| log.display().to_string()),
+    });
+    let (rc, stderr) = match out {
         Ok(out) => (
             out.status.code(),
             String::from_utf8_lossy(&out.stderr).to_string(),
@@ -556,6 +607,7 @@ fn run_boot(o: &RunOpts, b: &Boot, scen: &Scenarios, exp: &Expectations) -> (Vec
         scenario: (b.runs.len() == 1).then(|| b.runs[0].scenario.clone()),
         baseline: None,
         boot: Some(b.id.clone()),
+        only_begun: true,
     };
     let judged = match runs_from_log(&log, &hints, scen, exp) {
         Ok(r) => r,
@@ -625,9 +677,16 @@ pub fn run_matrix(o: &RunOpts, scen: &Scenarios, exp: &Expectations) -> Vec<Run>
         o.out.display()
     );
     let results: BTreeMap<String, Run> = BTreeMap::new();
+    o.progress.emit(Event::Start {
+        cells: total,
+        jobs: o.jobs,
+        shard: o.shard.map(|(i, n)| format!("{i}/{n}")),
+        out: o.out.display().to_string(),
+        logs: o.logs.display().to_string(),
+    });
     let print = |done: usize, r: &Run| {
-        println!("{}", progress_line(done, total, r));
-        let _ = std::io::stdout().flush();
+        o.progress.human_line(&progress_line(done, total, r));
+        o.progress.emit(Event::verdict(done, total, r));
     };
 
     // Build each (arch, variant) once, in order, in one thread; queue the
@@ -656,11 +715,32 @@ pub fn run_matrix(o: &RunOpts, scen: &Scenarios, exp: &Expectations) -> Vec<Run>
             s.spawn(move || {
                 for (a, v) in pairs {
                     let t0 = Instant::now();
+                    let blog = o.logs.join(format!("build-{a}-{v}.log"));
                     eprintln!(
                         "ept: building {a}/{v} (qemu/mkimage.sh; log {})",
-                        o.logs.join(format!("build-{a}-{v}.log")).display()
+                        blog.display()
                     );
+                    o.progress.emit(Event::BuildStart {
+                        arch: a.clone(),
+                        variant: v.clone(),
+                        log: blog.display().to_string(),
+                    });
                     let b = build(o, a, v);
+                    o.progress.emit(Event::BuildEnd {
+                        arch: a.clone(),
+                        variant: v.clone(),
+                        status: match &b {
+                            Ok(Ok(_)) => "ok",
+                            Ok(Err(_)) => "unavailable",
+                            Err(_) => "failed",
+                        }
+                        .into(),
+                        elapsed_s: crate::progress::round3(t0.elapsed().as_secs_f64()),
+                        detail: match &b {
+                            Ok(Ok(_)) => None,
+                            Ok(Err(why)) | Err(why) => Some(why.clone()),
+                        },
+                    });
                     eprintln!(
                         "ept: {a}/{v} build {} in {:.0}s{}",
                         if b.is_ok() { "done" } else { "FAILED" },
@@ -799,6 +879,7 @@ mod tests {
             pack: 1,
             params: None,
             env: vec![],
+            progress: Progress::default(),
         }
     }
 
@@ -990,7 +1071,7 @@ mod tests {
             .unwrap();
         let text = String::from_utf8_lossy(&out.stdout);
         assert_eq!(out.status.code(), Some(3), "{text}");
-        let want = "EPT: run begin scenario=inversion repeat=1\nept-run --timeout 120 inversion a=1\nEPT: run end scenario=inversion repeat=1 rc=0\nEPT: run begin scenario=wakeup repeat=1\nept-wakeup --duration 60\nEPT: run end scenario=wakeup repeat=1 rc=3\n";
+        let want = "EPT: plan runs=inversion:1,wakeup:1\nEPT: run begin scenario=inversion repeat=1\nept-run --timeout 120 inversion a=1\nEPT: run end scenario=inversion repeat=1 rc=0\nEPT: run begin scenario=wakeup repeat=1\nept-wakeup --duration 60\nEPT: run end scenario=wakeup repeat=1 rc=3\n";
         assert_eq!(text, want);
         let _ = std::fs::remove_dir_all(&dir);
     }

@@ -28,8 +28,11 @@
 //!   --alive SEC       print an "alive" line every SEC seconds while
 //!                     waiting (a guest-side heartbeat; default 0 = off)
 //!   --echo            copy every new kernel log record to stdout as
-//!                     "kmsg: ..." (the tty path keeps working when the
-//!                     kernel's console printer thread is stuck)
+//!                     "kmsg: [ seconds.micros] text", with the record's
+//!                     own time (the tty path keeps working when the
+//!                     kernel's console printer thread is stuck; the host
+//!                     matches each echo with its console copy by time
+//!                     and text and counts the record once)
 //!   --sysrq-w         on a hang verdict, trigger SysRq-w (blocked tasks)
 //!   --prio P          SCHED_FIFO priority of ept-run itself (default 50;
 //!                     keeps its own timers working while ktimers is stuck)
@@ -186,10 +189,20 @@ fn kmsg_line(fd: RawFd, ms: i32, echo: bool) -> Option<String> {
         let n = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) };
         if n > 0 {
             let rec = String::from_utf8_lossy(&buf[..n as usize]).into_owned();
-            let text = rec.split_once(';').map(|x| x.1).unwrap_or(&rec);
+            // "prio,seq,ts_usec,flags;text": the echo keeps the record's
+            // own time in console format, so the host can tell it is the
+            // same record as the console's copy.
+            let (head, text) = rec.split_once(';').unwrap_or(("", &rec));
             let line = text.lines().next().unwrap_or("").to_string();
             if echo {
-                println!("kmsg: {line}");
+                match head.split(',').nth(2).and_then(|t| t.parse::<u64>().ok()) {
+                    Some(us) => println!(
+                        "kmsg: [{:5}.{:06}] {line}",
+                        us / 1_000_000,
+                        us % 1_000_000
+                    ),
+                    None => println!("kmsg: {line}"),
+                }
             }
             return Some(line);
         }
