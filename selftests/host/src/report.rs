@@ -470,7 +470,7 @@ pub fn render_md(rep: &Report, svgs: &[String]) -> String {
         .filter(|r| r.metrics.selftests.iter().any(|t| t.seconds.is_some()))
         .collect();
     if !sel.is_empty() {
-        let _ = writeln!(s, "## Kernel epoll selftests (seconds per binary)\n\n| arch | variant | repeat | test | rc | seconds |\n|---|---|---|---|---|---|");
+        let _ = writeln!(s, "## Kernel epoll selftests (seconds per test, or per binary in older logs)\n\n| arch | variant | repeat | test | rc | seconds |\n|---|---|---|---|---|---|");
         for r in sel {
             for t in &r.metrics.selftests {
                 if let Some(sec) = t.seconds {
@@ -489,6 +489,8 @@ pub fn render_md(rep: &Report, svgs: &[String]) -> String {
         }
         s.push('\n');
     }
+
+    s.push_str(&host_load_table(rep));
 
     if !svgs.is_empty() {
         let _ = writeln!(s, "## Plots\n");
@@ -548,6 +550,56 @@ pub fn render_md(rep: &Report, svgs: &[String]) -> String {
     s
 }
 
+/// The per-run table of times and host load: which boot a run shared, its
+/// own time, and the host's load over that boot. The load column is the
+/// 1-minute load average at the boot's start and end; QEMU CPU/wall is
+/// QEMU's CPU time over the boot's wall time (2 = both vCPUs busy all
+/// along); vCPU starved % is the run-queue wait summed over QEMU's threads
+/// over (wall time x 2 vCPUs): above the judge's limit
+/// (`rules::VCPU_STARVED_LIMIT_PCT`) the run is flagged, since its timings
+/// then say more about the host than about the kernel. Runs without a boot
+/// (NOT_APPLICABLE, UNAVAILABLE) are left out.
+pub fn host_load_table(rep: &Report) -> String {
+    let limit = crate::rules::VCPU_STARVED_LIMIT_PCT;
+    let runs: Vec<&Run> = rep.runs.iter().filter(|r| r.log.is_some()).collect();
+    if runs.is_empty() {
+        return String::new();
+    }
+    let mut s = format!(
+        "## Runs, boots and host load\n\n`load1` is the host's 1-minute load average at the boot's start and end; \
+         `QEMU CPU/wall` is QEMU's CPU time over the boot's wall time (2 = both vCPUs busy all along); \
+         `vCPU starved` is the run-queue wait of QEMU's threads over wall time x 2 vCPUs. A run whose vCPUs \
+         were starved beyond {limit:.0} % is flagged: its timings say more about the host than about the kernel.\n\n\
+         | run | boot | run s | verdict | load1 start → end | QEMU CPU/wall | vCPU starved | |\n|---|---|---|---|---|---|---|---|\n"
+    );
+    let num = |r: &Run, k: &str| r.metrics.values.get(k).copied();
+    for r in runs {
+        let load = match (num(r, "host_load1_start"), num(r, "host_load1_end")) {
+            (Some(a), Some(b)) => format!("{} → {}", fmt_num(a), fmt_num(b)),
+            (Some(a), None) => format!("{} → ?", fmt_num(a)),
+            _ => "-".into(),
+        };
+        let cpu = num(r, "qemu_cpu_per_wall").map_or("-".into(), fmt_num);
+        let (starved, flag) = match num(r, "vcpu_starved_pct") {
+            Some(p) => (
+                format!("{} %", fmt_num(p)),
+                if p > limit { "**starved**" } else { "" },
+            ),
+            None => ("-".into(), ""),
+        };
+        let _ = writeln!(
+            s,
+            "| {} | {} | {:.0} | {} | {load} | {cpu} | {starved} | {flag} |",
+            r.cell,
+            r.boot.as_deref().unwrap_or("-"),
+            r.elapsed_s,
+            r.verdict
+        );
+    }
+    s.push('\n');
+    s
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -573,6 +625,37 @@ mod tests {
             elapsed_s: 1.0,
             vm_rc: Some(0),
         }
+    }
+
+    #[test]
+    fn host_load_column_flags_starved_runs() {
+        let mut a = run("x86_64-rwlock-stall-r1", "7.3.4", Verdict::Hang);
+        a.log = Some("l".into());
+        a.boot = Some("x86_64-rwlock-r1".into());
+        for (k, v) in [
+            ("host_load1_start", 0.5),
+            ("host_load1_end", 2.25),
+            ("qemu_cpu_per_wall", 1.47),
+            ("vcpu_starved_pct", 24.0),
+        ] {
+            a.metrics.values.insert(k.into(), v);
+        }
+        let mut b = a.clone();
+        b.cell = "x86_64-rwlock-smoke-r1".into();
+        b.metrics.values.insert("vcpu_starved_pct".into(), 3.5);
+        let mut na = run(
+            "x86_64-spinlock-cfs-stall-r1",
+            "7.3.4",
+            Verdict::NotApplicable,
+        );
+        na.log = None;
+        let rep = Report::new(vec![a, b, na], None);
+        let t = host_load_table(&rep);
+        assert!(t.contains("| x86_64-rwlock-stall-r1 | x86_64-rwlock-r1 | 1 | HANG | 0.500 → 2.25 | 1.47 | 24 % | **starved** |"), "{t}");
+        assert!(t.contains("| x86_64-rwlock-smoke-r1 | x86_64-rwlock-r1 | 1 | HANG | 0.500 → 2.25 | 1.47 | 3.50 % |  |"), "{t}");
+        assert!(!t.contains("cfs-stall"), "runs without a boot have no load");
+        assert!(render_md(&rep, &[]).contains("## Runs, boots and host load"));
+        assert!(host_load_table(&Report::new(vec![], None)).is_empty());
     }
 
     #[test]
