@@ -190,7 +190,9 @@ K=(make -s -C "$work" O="$build" ARCH="$KARCH" LLVM="$LLVM_SUFFIX")
 if [ "${CCACHE:-0}" = 1 ]; then
 	command -v ccache >/dev/null || die "CCACHE=1 but no ccache (apt-get install ccache)"
 	export CCACHE_DIR=${CCACHE_DIR:-$EPT_CACHE/ccache} CCACHE_BASEDIR=$EPT_CACHE CCACHE_NOHASHDIR=1
-	K+=(CC="ccache clang$LLVM_SUFFIX" HOSTCC="ccache clang$LLVM_SUFFIX")
+	# (CC only: the kernel links host Rust programs with $(HOSTCC), which must
+	# stay one word.)
+	K+=(CC="ccache clang$LLVM_SUFFIX")
 fi
 cfg_key=$( { echo "$tool"; cat "${frags[@]}"; } | sha256sum | cut -c1-16)
 if [ "$(cat "$build/.ept-config" 2>/dev/null)" != "$cfg_key" ]; then
