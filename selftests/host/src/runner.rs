@@ -613,28 +613,41 @@ fn run_boot(o: &RunOpts, b: &Boot, scen: &Scenarios, exp: &Expectations) -> (Vec
         Ok(r) => r,
         Err(e) => return all_error(e, Some(log.display().to_string()), rc),
     };
-    // A log without run markers (the guest never reached its plan) is one
-    // judgement for the whole boot: every run gets it.
-    let has_markers = judged.len() > 1
-        || judged
-            .first()
-            .is_some_and(|r| b.runs.iter().any(|c| c.id() == r.cell) && log_has_markers(&log));
+    // Runs that began are judged on their own; the planned runs that never
+    // began (an earlier run of the boot hung or crashed it) are re-queued.
+    // When no planned run began (the guest never reached its plan), the
+    // boot's one judgement stands for every run, and nothing is re-queued.
+    let begun = |c: &Cell| {
+        judged
+            .iter()
+            .find(|r| r.scenario == c.scenario && r.repeat == c.repeat)
+    };
+    let any_begun = log_has_markers(&log) && b.runs.iter().any(|c| begun(c).is_some());
     let mut runs = Vec::new();
     let mut unstarted = Vec::new();
     for c in &b.runs {
-        let found = judged
-            .iter()
-            .find(|r| r.scenario == c.scenario && r.repeat == c.repeat);
-        match found {
-            Some(r) if has_markers || b.runs.len() == 1 => {
+        match begun(c) {
+            Some(r) if any_begun || b.runs.len() == 1 => {
                 let mut r = r.clone();
                 r.vm_rc = rc;
                 runs.push(r);
             }
-            _ if has_markers => unstarted.push(c.clone()),
+            _ if any_begun => unstarted.push(c.clone()),
             _ => {
-                // No run started: the boot's one judgement stands for all.
-                let mut r = judged[0].clone();
+                let Some(first) = judged.first() else {
+                    let mut r = error_run(
+                        c,
+                        exp.expected(&c.arch, &c.variant, &c.scenario, ""),
+                        Verdict::Error,
+                        "the judge found nothing in the boot's log".into(),
+                    );
+                    r.log = Some(log.display().to_string());
+                    r.boot = Some(b.id.clone());
+                    r.vm_rc = rc;
+                    runs.push(r);
+                    continue;
+                };
+                let mut r = first.clone();
                 r.cell = c.id();
                 r.scenario = c.scenario.clone();
                 r.repeat = c.repeat;
