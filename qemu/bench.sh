@@ -15,7 +15,7 @@ cold=$(mktemp -d "${TMPDIR:-/tmp}/ept-bench.XXXXXX")
 trap 'rm -rf "$cold"' EXIT
 mkdir -p "$cold/debs"
 cp -l "$main_cache"/debs/*.deb "$cold/debs/" 2>/dev/null || true
-steps=$(mktemp); echo 'true' >"$steps"
+steps=$(mktemp); echo true >"$steps"   # an empty plan: boot, power off
 res="$EPT_TOP/qemu/bench-results.md"
 rows=()
 # secs CMD...: run CMD quietly, print its wall time; fail if CMD fails.
@@ -28,7 +28,7 @@ secs() {
 
 for arch in "${archs[@]}"; do
 	say "$arch: cold build + first boot (empty cache $cold)"
-	t_cold=$(EPT_CACHE=$cold secs bash qemu/run-vm.sh "$arch" spinlock --steps "$steps" --deadline 300 --log "$cold/first.log") ||
+	t_cold=$(EPT_CACHE=$cold secs bash qemu/run-vm.sh "$arch" spinlock --plan "$steps" --deadline 300 --log "$cold/first.log") ||
 		die "$arch: first boot failed (log $cold/first.log)"
 	say "$arch: cold to first boot ${t_cold}s"
 	t_switch="n/a" t_back="n/a"
@@ -43,7 +43,7 @@ for arch in "${archs[@]}"; do
 	EPT_CACHE=$cold bash qemu/mkimage.sh "$arch" spinlock >/dev/null
 	boots=()
 	for i in 1 2 3; do
-		t=$(EPT_CACHE=$cold secs bash qemu/run-vm.sh "$arch" spinlock --no-build --steps "$steps" --deadline 120 --log "$cold/boot$i.log") ||
+		t=$(EPT_CACHE=$cold secs bash qemu/run-vm.sh "$arch" spinlock --no-build --plan "$steps" --deadline 120 --log "$cold/boot$i.log") ||
 			die "$arch: boot $i failed (log $cold/boot$i.log)"
 		boots+=("$t")
 	done
