@@ -133,6 +133,7 @@ mod tests {
         let w = Windows {
             threshold: 50 * ms,
             start: 7 * ms,
+            before: 2 * ms,
             end: 20 * ms,
         };
         let b = Some(Burst {
@@ -141,6 +142,9 @@ mod tests {
         });
         // Starts 1 ms into the burst, ends 2 ms after it: the signature.
         assert_eq!(classify(1001 * ms, 1102 * ms, b, &w), Call::Signature);
+        // The hog reads its clock a little after it preempted the reader.
+        assert_eq!(classify(999 * ms, 1102 * ms, b, &w), Call::Signature);
+        assert_eq!(classify(990 * ms, 1102 * ms, b, &w), Call::Rejected);
         // Short calls are not judged.
         assert_eq!(classify(1001 * ms, 1040 * ms, b, &w), Call::Short);
         // Host noise: long, but starting mid-burst or ending off the end.

@@ -35,8 +35,11 @@ pub(crate) enum Call {
 pub(crate) struct Windows {
     /// A call over this many ns is long.
     pub(crate) threshold: i64,
-    /// The call must start at most this long after the burst started.
+    /// The call must start at most this long after the burst started...
     pub(crate) start: i64,
+    /// ...or at most this long before it (the hog reads the clock only
+    /// after it was scheduled, a little after the producer was preempted).
+    pub(crate) before: i64,
     /// The call must end at most this long after the burst ended.
     pub(crate) end: i64,
 }
@@ -49,7 +52,7 @@ pub(crate) fn classify(start: i64, end: i64, burst: Option<Burst>, w: &Windows) 
     let Some(b) = burst else {
         return Call::Rejected;
     };
-    let starts_with_it = start >= b.start && start - b.start <= w.start;
+    let starts_with_it = start >= b.start - w.before && start - b.start <= w.start;
     let ends_with_it = b.end != 0 && end >= b.end && end - b.end <= w.end;
     if starts_with_it && ends_with_it {
         Call::Signature

@@ -40,6 +40,8 @@ use kernel::{
 pub(crate) const MAX_CONSUMERS: usize = 8;
 /// A long call must end this soon after its burst ended to be the signature.
 const END_WINDOW_NS: i64 = 40_000_000;
+/// A signature call may start this long before the hog read its clock.
+const BEFORE_WINDOW_NS: i64 = 2_000_000;
 /// Slack on top of the probe length for the start of a signature call.
 const START_SLACK_NS: i64 = 5_000_000;
 /// Rejected long calls printed per consumer (`# outlier` lines).
@@ -206,6 +208,7 @@ impl Shared {
             } else {
                 END_WINDOW_NS
             },
+            before: BEFORE_WINDOW_NS,
             end: END_WINDOW_NS,
         }
     }
