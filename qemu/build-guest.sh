@@ -16,8 +16,12 @@ load_cell "$cell"
 target=$(arch_get "$ARCH" RUST_TARGET)
 linker=$(arch_get "$ARCH" RUST_LINKER)
 cc=$(arch_get "$ARCH" CC_GUEST)
-out="$EPT_CACHE/guest/$ARCH-$(basename "$WORK_TREE")"
+# One output dir per checkout (like images and modules): another clone's
+# guest programs never end up in this one's image.
+out="$EPT_CACHE/guest/$ARCH-$(basename "$WORK_TREE")-$(printf '%s' "$EPT_TOP" | sha256sum | cut -c1-8)"
 mkdir -p "$out/bin" "$out/selftests"
+# cargo's target dir per checkout too (two clones' sources never mix).
+gtarget="$EPT_CACHE/guest-target-$(printf '%s' "$EPT_TOP" | sha256sum | cut -c1-8)"
 
 if [ -f "$EPT_TOP/selftests/guest/Cargo.toml" ]; then
 	say "cargo build selftests/guest for $target"
@@ -25,8 +29,9 @@ if [ -f "$EPT_TOP/selftests/guest/Cargo.toml" ]; then
 	env ${linker:+$envname=$linker} RUSTFLAGS="-C target-feature=+crt-static" \
 		cargo build -q --release --target "$target" \
 		--manifest-path "$EPT_TOP/selftests/guest/Cargo.toml" \
-		--target-dir "$EPT_CACHE/guest-target" >&2
-	rel="$EPT_CACHE/guest-target/$target/release"
+		--target-dir "$gtarget" >&2
+	rel="$gtarget/$target/release"
+	rm -f "$out"/bin/*
 	for src in "$EPT_TOP"/selftests/guest/src/bin/*.rs; do
 		[ -e "$src" ] || continue
 		cp "$rel/$(basename "$src" .rs)" "$out/bin/"
