@@ -137,7 +137,11 @@ load_end() {
 # build, so builds overlap other boots.
 if [ -n "${EPT_VM_LOCK:-}" ]; then
 	exec 7>"$EPT_VM_LOCK"
-	flock -n 7 || { say "waiting for the VM lock $EPT_VM_LOCK"; flock 7; }
+	if ! flock -n 7; then
+		say "waiting for the VM lock $EPT_VM_LOCK"
+		w0=$(date +%s); flock 7
+		echo "# host: waited $(( $(date +%s) - w0 ))s for the VM lock" >>"$log"
+	fi
 fi
 mkfifo "$tmp/in"
 t0_us=${EPOCHREALTIME/./}
