@@ -9,7 +9,7 @@
 # timeout), and print, one line each:
 #
 #   EPT-SELFTEST-BEGIN name=<bin>
-#   EPT-SELFTEST-TEST name=<bin> test=<t> rc=<N> seconds=<S> [scaled=<iters>]
+#   EPT-SELFTEST-TEST name=<bin> test=<t> rc=<N> seconds=<S> [scaled=1/<div>]
 #   EPT-SELFTEST name=<bin> rc=<N> seconds=<S> rc_after_reruns=<N> tests=<N>
 #   EPT-SELFTEST-SUMMARY total=<N> pass=<N> skip=<N> fail=<N> seconds=<S>
 #
@@ -18,13 +18,14 @@
 # whole, as before. rc per binary: 0 every test passed or skipped (4 if all
 # skipped), otherwise the first failing test's status.
 #
-# Scaled tests (EPT_SELFTEST_SCALED="epoll65=2000", set by scenarios.json):
+# Scaled tests (EPT_SELFTEST_SCALED="epoll65=100", set by scenarios.json):
 # a test whose stock size cannot finish under TCG (epoll65: 64 threads x
 # 100,000 non-blocking epoll_wait() calls) runs from <bin>.scaled, the same
-# source with that test's loop bound read from EPT_SELFTEST_ITERS
-# (selftests/kselftest/scaled.c), so it still races 64 waiters on one ready
-# item but finishes. Its line says scaled=<iters>; without a .scaled binary
-# the stock test runs and the line says scaled=unavailable.
+# source with the literal bounds of its counted loops divided by the given
+# divisor (EPT_SELFTEST_DIV, selftests/kselftest/scaled.c), so it still
+# races 64 waiters on one ready item but finishes. Its line says
+# scaled=1/<div>; without a .scaled binary the stock test runs and the line
+# says scaled=unavailable.
 #
 # A test the harness killed for its 30 s timeout is rerun alone with
 # <bin>.long-timeout (the same test with a long harness timeout,
@@ -38,7 +39,7 @@
 # Environment (optional):
 #   EPT_SELFTEST_DIR      directory of binaries (default /usr/lib/epoll-selftests)
 #   EPT_SELFTEST_RERUN    1: rerun harness timeouts with the long-timeout build
-#   EPT_SELFTEST_SCALED   test=iters pairs run from the .scaled build
+#   EPT_SELFTEST_SCALED   test=divisor pairs run from the .scaled build
 #   EPT_SELFTEST_TIMEOUT  extra per-test limit in seconds via busybox
 #                         `timeout` (default 0 = none; a kill shows as rc>=124)
 #   EPT_SELFTEST_ONLY     run only these tests (blank-separated names)
@@ -69,8 +70,8 @@ run_limited() {
 	fi
 }
 
-# scaled_iters TEST: the iterations EPT_SELFTEST_SCALED gives TEST, or nothing
-scaled_iters() {
+# scaled_div TEST: the divisor EPT_SELFTEST_SCALED gives TEST, or nothing
+scaled_div() {
 	for p in $EPT_SELFTEST_SCALED; do
 		[ "${p%%=*}" = "$1" ] && { echo "${p#*=}"; return; }
 	done
@@ -106,17 +107,17 @@ for bin in "$dir"/*; do
 	fi
 	for t in $tests; do
 		ntests=$((ntests + 1))
-		iters=$(scaled_iters "$t")
+		div=$(scaled_div "$t")
 		run=$bin extra=""
-		if [ -n "$iters" ]; then
-			export EPT_SELFTEST_ITERS="$iters"
+		if [ -n "$div" ]; then
+			export EPT_SELFTEST_DIV="$div"
 			if [ -x "$bin.scaled" ]; then
-				run=$bin.scaled extra=" scaled=$iters"
+				run=$bin.scaled extra=" scaled=1/$div"
 			else
 				extra=" scaled=unavailable"
 			fi
 		else
-			unset EPT_SELFTEST_ITERS
+			unset EPT_SELFTEST_DIV
 		fi
 		r0=$(now_cs)
 		{ run_limited "$run" -t "$t"; echo $? >/tmp/ept-selftest.rc; } | tee /tmp/ept-selftest.out
@@ -140,7 +141,7 @@ for bin in "$dir"/*; do
 			;;
 		esac
 	done
-	unset EPT_SELFTEST_ITERS
+	unset EPT_SELFTEST_DIV
 	# Every test skipped: the binary skipped (KSFT_SKIP).
 	[ -n "$rc" ] || { [ $ntests -gt 0 ] && [ $npass = 0 ] && [ $nskip -gt 0 ] && rc=4 || rc=0; }
 	t1=$(now_cs)

@@ -256,8 +256,14 @@ pub fn plan_text(b: &Boot, scen: &Scenarios, o: &RunOpts) -> String {
             sc = c.scenario,
             r = c.repeat
         ));
-        for (k, v) in &spec.env {
+        // `arch:NAME` keys apply on that arch only, after (over) NAME.
+        for (k, v) in spec.env.iter().filter(|(k, _)| !k.contains(':')) {
             s.push_str(&format!("export {k}={}\n", sh_quote(v)));
+        }
+        for (k, v) in &spec.env {
+            if let Some(name) = k.strip_prefix(&format!("{}:", b.arch)) {
+                s.push_str(&format!("export {name}={}\n", sh_quote(v)));
+            }
         }
         if spec.housekeeping {
             s.push_str(". /ept/scenarios/housekeeping.sh\n");
@@ -1041,6 +1047,22 @@ mod tests {
         );
         // DURATION is added to the deadline of the scenarios that use it.
         assert!(h.contains("seconds=390\n"));
+        // Arch-specific environment over the generic one.
+        let sel = cells(
+            &v(&["riscv64", "x86_64"]),
+            &v(&["rwlock"]),
+            &v(&["epoll-selftests"]),
+            Some(1),
+            &scen,
+        );
+        let sb = plan_boots(&sel, &scen, false, 1);
+        let rv = plan_text(&sb[0], &scen, &o);
+        assert!(rv.contains("export EPT_SELFTEST_SCALED='epoll65=100'\nexport EPT_SELFTEST_SCALED='epoll65=100 epoll59=10"), "{rv}");
+        let xt = plan_text(&sb[1], &scen, &o);
+        assert!(
+            xt.contains("export EPT_SELFTEST_SCALED='epoll65=100'\n") && !xt.contains("epoll59=10"),
+            "{xt}"
+        );
         o.deadline = Some(50);
         assert!(plan_text(&boots[0], &scen, &o).contains("repeat=1 seconds=50\n"));
     }
