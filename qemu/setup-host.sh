@@ -101,6 +101,7 @@ ensure_suites
 ensure_pkgs build-essential flex bison bc libelf-dev libssl-dev cpio rsync \
 	clang-19 lld-19 llvm-19 libclang-19-dev busybox-static debian-archive-keyring patch python3 kmod \
 	$(arch_all CROSS_PKGS)
+[ "${CCACHE:-0}" = 1 ] && ensure_pkgs ccache
 ensure_qemu
 ensure_rust
 step "host set-up complete"
