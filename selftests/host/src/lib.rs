@@ -3,6 +3,7 @@
 
 pub mod compare;
 pub mod data;
+pub mod fidelity;
 pub mod judge;
 pub mod log;
 pub mod report;
