@@ -3,7 +3,8 @@
 # stands for did: apply the variant's patch series to a scratch copy of
 # the base's fs/eventpoll.c (no kernel build) and compare the locking and
 # list operations of every ready-list function with the hand-written
-# reference qemu/variants/VARIANT/fidelity.ref (selftests/host/src/fidelity.rs).
+# reference qemu/variants/VARIANT/fidelity.ref (selftests/host/src/fidelity.rs;
+# a series directory such as 6.12/ may hold its own fidelity.ref).
 #
 #   fidelity.sh VARIANT            e.g. lockless, rwlock, spinlock-2025, spinlock
 #   fidelity.sh --all              every variant that has a fidelity.ref
@@ -48,6 +49,8 @@ fi
 pdir=$vdir
 [ -d "$vdir/$series" ] && pdir="$vdir/$series"
 mapfile -t patches < <(ls "$pdir"/*.patch 2>/dev/null | sort)
+# A series directory may carry its own reference (that kernel's shape).
+[ -f "$pdir/fidelity.ref" ] && ref="$pdir/fidelity.ref"
 
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
