@@ -29,6 +29,9 @@
 //!   `if` whose condition has no extracted operation is transparent (its
 //!   branches are spliced into the enclosing sequence); a loop is kept
 //!   whenever its header or body has operations;
+//! - the event flags an `if` condition tests, as `flag(EPOLLET)` and the
+//!   like (which items a branch applies to is part of the design; other
+//!   parts of a condition, such as a `!`, are not compared);
 //! - `return true` / `return false` of the function itself.
 //!
 //! Arguments are reduced to access paths (`&ep->lock` becomes
@@ -48,6 +51,7 @@
 //!     has struct llist_head rdllist
 //!     lacks lock
 //! end
+//! gone ep_start_scan ep_done_scan  # functions that must not exist
 //! fn ep_events_available           # or: fn ep_remove_epi = __ep_remove
 //!     expand ep_deliver_event      # optional, before the operations
 //!     mutex_trylock(ep->mtx)
@@ -60,7 +64,10 @@
 //! Operation lines: `name(arg, ...)` matches that call with those
 //! arguments; `_` matches any argument, `*field` any path ending in
 //! `field`, a trailing `...` any further arguments; a bare `name` matches
-//! the call whatever its arguments. Structure lines: `if OP ; OP {`,
+//! the call whatever its arguments; `a(x) | b(x)` accepts either form
+//! (for forms that are the same operation, said so in a comment).
+//! `alias FROM TO` renames an identifier of the file (a field, a local, a
+//! helper function) to the upstream name before comparing. Structure lines: `if OP ; OP {`,
 //! `loop {`, `loop OP {`, `} else {`, `}` (a condition that itself holds
 //! structure is written `if (` ... `) {` over several lines).
 
