@@ -4,6 +4,7 @@
 pub mod compare;
 pub mod data;
 pub mod events;
+pub mod fidelity;
 pub mod judge;
 pub mod junit;
 pub mod kcidb;
