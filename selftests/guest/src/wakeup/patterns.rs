@@ -718,6 +718,7 @@ fn round_robin(c: &Arc<Ctx>) -> io::Result<Handles> {
                         &[],
                     );
                     *l = call;
+                    break;
                 }
             }
         }
@@ -727,37 +728,53 @@ fn round_robin(c: &Arc<Ctx>) -> io::Result<Handles> {
     Ok(hs)
 }
 
-/// et-inout: one AF_UNIX socket watched with EPOLLIN|EPOLLOUT|EPOLLET. The
-/// consumer fills its send buffer until EAGAIN (so the next "writable"
-/// is an edge it is owed) and tells the peer; the peer writes one byte to
-/// it (an EPOLLIN edge), waits a random short time and drains the
-/// consumer's data (an EPOLLOUT edge, from the skb destructor). Sweeping
-/// the delay makes the EPOLLOUT edge land inside the consumer's delivery of
-/// the EPOLLIN event. The consumer must then get EPOLLOUT: after a report
-/// whose poll did not include EPOLLOUT, a later "writable" edge is a new
-/// event.
+/// et-inout: one AF_UNIX socket watched with EPOLLIN|EPOLLOUT|EPOLLET,
+/// next to `BURST` edge-triggered eventfds in the same epoll instance.
+/// Each round: the consumer fills the socket's send buffer until EAGAIN (so
+/// the next "writable" is an edge it is owed) and tells the peer; the peer
+/// writes the burst eventfds, then one byte to the socket (an EPOLLIN
+/// edge), waits and drains the consumer's data (the EPOLLOUT edge, from the
+/// skb destructor). The socket's item is queued last, so a delivery that
+/// polls it first and then the burst items spends a while between polling
+/// the socket and finishing the delivery; the peer aims its drain at that
+/// stretch (from the measured wake-up latency). Contract: a report whose
+/// poll did not include EPOLLOUT leaves the EPOLLOUT edge owed, so the
+/// consumer must get EPOLLOUT after the drain.
 fn et_inout(c: &Arc<Ctx>) -> io::Result<Handles> {
+    const BURST: usize = 48;
     let (a, b) = sys::socketpair()?;
     sys::set_sndbuf(a, 4096)?;
     let go = sys::eventfd(0)?;
     let ep = Epoll::new("ep")?;
-    ep.add(a, IN | OUT | ET, 0)?;
+    ep.add(a, IN | OUT | ET, SOCK)?;
+    let mut fds = vec![a, b, go];
+    let mut burst = Vec::new();
+    for i in 0..BURST {
+        let f = sys::eventfd(0)?;
+        fds.push(f);
+        ep.add(f, IN | ET, i as u64)?;
+        burst.push(f);
+    }
+    let burst = Arc::new(burst);
     let need_out = Arc::new(AtomicBool::new(false));
     let outs = Arc::new(AtomicU64::new(0));
-    let t_write = Arc::new(AtomicI64::new(0));
-    let lat_ema = Arc::new(AtomicI64::new(50_000));
-    let fds = Arc::new(FdGuard(vec![a, b, go]));
+    // Peer's first write of a round, and the consumer's return from the
+    // wait that reported the socket's EPOLLIN (ns).
+    let t_first = Arc::new(AtomicI64::new(0));
+    let lat_ema = Arc::new(AtomicI64::new(2_000_000));
+    let fds = Arc::new(FdGuard(fds));
     let mut hs = Vec::new();
     let w = c.waiter("et-consumer", WaitKind::EpollWait);
     {
-        let (w, ep, need_out, outs, t_write, lat_ema, fds) = (
+        let (w, ep, need_out, outs, t_first, lat_ema, fds, burst) = (
             w.clone(),
             ep.clone(),
             need_out.clone(),
             outs.clone(),
-            t_write.clone(),
+            t_first.clone(),
             lat_ema.clone(),
             fds.clone(),
+            burst.clone(),
         );
         hs.push(worker(
             c,
@@ -769,22 +786,17 @@ fn et_inout(c: &Arc<Ctx>) -> io::Result<Handles> {
                 let _keep = fds;
                 let chunk = [0u8; 1024];
                 let mut rbuf = [0u8; 256];
-                let mut buf = sys::new_events(1);
-                let fill = |c: &Ctx| -> bool {
+                let mut buf = sys::new_events(BURST + 4);
+                'outer: while !c.stopped() {
                     loop {
                         match sys::write_bytes(a, &chunk) {
                             Ok(_) => continue,
-                            Err(e) if sys::is_eagain(&e) => return true,
+                            Err(e) if sys::is_eagain(&e) => break,
                             Err(e) => {
                                 c.fail(format!("et-consumer: fill: {e}"));
-                                return false;
+                                return;
                             }
                         }
-                    }
-                };
-                'outer: while !c.stopped() {
-                    if !fill(c) {
-                        return;
                     }
                     need_out.store(true, SeqCst);
                     c.op();
@@ -799,24 +811,33 @@ fn et_inout(c: &Arc<Ctx>) -> io::Result<Handles> {
                         let Some(n) = wait_once(c, &w, ep.fd, &mut buf, -1) else {
                             continue;
                         };
-                        if n == 0 {
-                            continue;
-                        }
-                        let (ev, _) = sys::ev_of(&buf[0]);
-                        if ev & IN != 0 {
-                            let t = t_write.load(SeqCst);
-                            if t > 0 {
-                                let l = now_ns() - t;
-                                let e = lat_ema.load(SeqCst);
-                                lat_ema.store((e * 7 + l) / 8, SeqCst);
+                        let now = now_ns();
+                        let mut got_out = false;
+                        for e in &buf[..n] {
+                            let (ev, d) = sys::ev_of(e);
+                            if d != SOCK {
+                                if let Some(&f) = burst.get(d as usize) {
+                                    let _ = sys::read_u64(f);
+                                }
+                                continue;
                             }
-                            while let Ok(k) = sys::read_bytes(a, &mut rbuf) {
-                                if k == 0 {
-                                    break;
+                            if ev & IN != 0 {
+                                let t = t_first.swap(0, SeqCst);
+                                if t > 0 {
+                                    let e = lat_ema.load(SeqCst);
+                                    lat_ema.store((e * 7 + (now - t)) / 8, SeqCst);
+                                }
+                                while let Ok(k) = sys::read_bytes(a, &mut rbuf) {
+                                    if k == 0 {
+                                        break;
+                                    }
                                 }
                             }
+                            if ev & OUT != 0 {
+                                got_out = true;
+                            }
                         }
-                        if ev & OUT != 0 {
+                        if got_out {
                             need_out.store(false, SeqCst);
                             outs.fetch_add(1, SeqCst);
                             continue 'outer;
@@ -827,7 +848,8 @@ fn et_inout(c: &Arc<Ctx>) -> io::Result<Handles> {
         ));
     }
     {
-        let (t_write, lat_ema, fds) = (t_write.clone(), lat_ema.clone(), fds.clone());
+        let (t_first, lat_ema, fds, burst) =
+            (t_first.clone(), lat_ema.clone(), fds.clone(), burst.clone());
         let seed = c.opts.seed ^ 111;
         let gw = c.waiter("et-peer", WaitKind::Poll);
         hs.push(worker(
@@ -839,7 +861,7 @@ fn et_inout(c: &Arc<Ctx>) -> io::Result<Handles> {
                 gw.bind();
                 let _keep = fds;
                 let mut rng = Rng::new(seed);
-                let mut rbuf = [0u8; 8192];
+                let mut rbuf = [0u8; 16384];
                 while !c.stopped() {
                     gw.enter(go);
                     let r = sys::poll1(go, libc::POLLIN, -1);
@@ -855,14 +877,20 @@ fn et_inout(c: &Arc<Ctx>) -> io::Result<Handles> {
                     if sys::read_u64(go).is_err() {
                         continue;
                     }
-                    let d = (lat_ema.load(SeqCst) * 2).clamp(5_000, 3_000_000) as u64;
-                    let delay = rng.below(d) as i64;
-                    t_write.store(now_ns(), SeqCst);
+                    // Aim the drain at the consumer's delivery: between 40% and
+                    // 110% of its usual wake-up latency after the first write.
+                    let ema = lat_ema.load(SeqCst).clamp(20_000, 20_000_000) as u64;
+                    let at = rng.range(ema * 4 / 10, ema * 11 / 10) as i64;
+                    let t0 = now_ns();
+                    t_first.store(t0, SeqCst);
+                    for &f in burst.iter() {
+                        let _ = sys::write_u64(f, 1);
+                    }
                     if let Err(e) = sys::write_bytes(b, b"i") {
                         c.fail(format!("et-peer: write: {e}"));
                         return;
                     }
-                    sys::spin_until(now_ns() + delay);
+                    sys::spin_until(t0 + at);
                     while let Ok(k) = sys::read_bytes(b, &mut rbuf) {
                         if k == 0 {
                             break;
@@ -907,6 +935,8 @@ fn et_inout(c: &Arc<Ctx>) -> io::Result<Handles> {
     }));
     Ok(hs)
 }
+
+const SOCK: u64 = 1 << 45;
 
 /// Closes its fds when the last thread that uses them is gone.
 pub struct FdGuard(pub Vec<sys::Fd>);
