@@ -52,6 +52,9 @@ pub struct Source {
     pub wfd: Fd,
     /// A unit was produced and not yet consumed.
     pub in_flight: AtomicBool,
+    /// The producer's write (or timer arming) has returned: its wake-ups
+    /// were issued. A unit is only owed once this is set.
+    pub written: AtomicBool,
     /// When the producer started making the current unit (before the
     /// write; for a timerfd: its expiry time).
     pub t_write: AtomicI64,
@@ -95,6 +98,7 @@ impl Source {
             rfd,
             wfd,
             in_flight: AtomicBool::new(false),
+            written: AtomicBool::new(false),
             t_write: AtomicI64::new(0),
             writes: AtomicU64::new(0),
             reads_started: AtomicU64::new(0),
@@ -122,6 +126,7 @@ impl Source {
             }
         }
         self.in_flight.store(true, SeqCst);
+        self.written.store(true, SeqCst);
         self.writes.fetch_add(1, SeqCst);
         Ok(())
     }
@@ -151,6 +156,7 @@ impl Source {
                 sys::timerfd_arm(self.wfd, timer_ns)?;
             }
         }
+        self.written.store(true, SeqCst);
         self.writes.fetch_add(1, SeqCst);
         Ok(true)
     }
@@ -183,6 +189,7 @@ impl Source {
                 self.lat_sum.fetch_add(lat, SeqCst);
                 self.lat_n.fetch_add(1, SeqCst);
             }
+            self.written.store(false, SeqCst);
             self.in_flight.store(false, SeqCst);
         }
         self.reads_done.fetch_add(1, SeqCst);
@@ -194,9 +201,11 @@ impl Source {
         matches!(sys::poll1(self.rfd, libc::POLLIN, 0), Ok(r) if r & libc::POLLIN != 0)
     }
 
-    /// A unit is in flight and due (written; a timer past its expiry).
+    /// A unit is in flight and due: its write returned (so the kernel has
+    /// issued the wake-ups), and a timer is past its expiry.
     pub fn due(&self) -> bool {
         self.in_flight.load(SeqCst)
+            && self.written.load(SeqCst)
             && (self.kind != Kind::Timerfd || now_ns() >= self.t_write.load(SeqCst))
     }
 
