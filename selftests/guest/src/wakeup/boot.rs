@@ -220,13 +220,7 @@ pub fn start(c: &Arc<Ctx>) -> io::Result<Vec<JoinHandle<()>>> {
             },
         ));
     }
-    let c2 = c.clone();
-    hs.push(worker(c, "boot-stats", None, 0, move |c| {
-        while !c.stopped() {
-            sys::sleep_until(now_ns() + 50_000_000);
-        }
-        c2.metric("clients", clients_done.load(SeqCst));
-    }));
+    c.finally(move |c| c.metric("clients", clients_done.load(SeqCst)));
     Ok(hs)
 }
 

@@ -148,6 +148,9 @@ impl Bug {
     }
 }
 
+/// A closure run after a pattern's threads stopped.
+pub type Finalizer = Box<dyn FnOnce(&Ctx) + Send>;
+
 pub struct Ctx {
     pub pattern: &'static str,
     pub opts: Arc<Opts>,
@@ -171,6 +174,8 @@ pub struct Ctx {
     pub extra: Mutex<Vec<(String, String)>>,
     /// Longest timeout overrun of a timed wait that returned 0 (ns).
     pub overrun_max: AtomicI64,
+    /// Run by the main thread after every worker stopped (metrics).
+    pub finalizers: Mutex<Vec<Finalizer>>,
 }
 
 impl Ctx {
@@ -195,6 +200,7 @@ impl Ctx {
             tids: Mutex::new(Vec::new()),
             extra: Mutex::new(Vec::new()),
             overrun_max: AtomicI64::new(0),
+            finalizers: Mutex::new(Vec::new()),
         })
     }
 
@@ -273,6 +279,11 @@ impl Ctx {
         }
     }
 
+    /// Adds a closure run once the pattern's threads are gone.
+    pub fn finally(&self, f: impl FnOnce(&Ctx) + Send + 'static) {
+        self.finalizers.lock().unwrap().push(Box::new(f));
+    }
+
     /// Registers the calling worker thread for the final interruption.
     pub fn register_thread(&self) {
         self.tids.lock().unwrap().push(sys::gettid());
@@ -282,5 +293,34 @@ impl Ctx {
     pub fn overrun(&self, start: i64, timeout_ms: i32) {
         let o = now_ns() - start - timeout_ms as i64 * 1_000_000;
         self.overrun_max.fetch_max(o, SeqCst);
+    }
+}
+
+/// Keeps a busy SCHED_FIFO loop from monopolising its CPU: after `busy_ns`
+/// of work it sleeps `idle_ns` (an hrtimer sleep), so that lower-priority
+/// threads of the same CPU (rcuc, ktimers, kworkers, an exiting thread of
+/// ours holding mmap_lock) still run. Without it a FIFO busy loop starves
+/// them: RCU stall reports, or a process frozen on its own mmap_lock.
+pub struct Pace {
+    busy_ns: i64,
+    idle_ns: i64,
+    since: i64,
+}
+
+impl Pace {
+    pub fn new() -> Pace {
+        Pace {
+            busy_ns: 2_000_000,
+            idle_ns: 100_000,
+            since: now_ns(),
+        }
+    }
+
+    pub fn tick(&mut self) {
+        let now = now_ns();
+        if now - self.since >= self.busy_ns {
+            sys::sleep_until(now + self.idle_ns);
+            self.since = now_ns();
+        }
     }
 }

@@ -49,6 +49,8 @@ pub struct Opts {
     pub producer_prio: i32,
     pub watchdog_prio: i32,
     pub pollers: usize,
+    /// fn pattern: split readers and scanners (else every poller rotates).
+    pub fn_split: bool,
     pub sources: Vec<Kind>,
     pub cpus: usize,
     /// Per-pattern budget weights ("fn=3,rr=0.5"); default 1.
@@ -60,7 +62,7 @@ const USAGE: &str = "usage: ept-wakeup [--patterns a,b,..|all] [--duration S] [-
        (budget shares; default fn=3,et-inout=2,boot=1.5,rr=0.25, others 1)
        [--hog-cpus all|none|0,1] [--hog-burst-us MIN-MAX] [--hog-period-us US]
        [--hog-prio P] [--waiter-prio P] [--producer-prio P] [--watchdog-prio P]
-       [--pollers N] [--sources eventfd,pipe,socket,timerfd] [--list]
+       [--pollers N] [--fn-roles rotate|split] [--sources eventfd,pipe,socket,timerfd] [--list]
 patterns: lt et oneshot exclusive nested multi ctl fn rr et-inout boot
 exit: 0 every pattern ok, 1 a bug detected, 2 a setup/harness error";
 
@@ -87,6 +89,7 @@ fn parse_args(args: &[String]) -> Result<Opts, String> {
         producer_prio: 20,
         watchdog_prio: 90,
         pollers: 1,
+        fn_split: false,
         sources: Kind::ALL.to_vec(),
         cpus,
         weights: Vec::new(),
@@ -154,6 +157,13 @@ fn parse_args(args: &[String]) -> Result<Opts, String> {
             "--producer-prio" => o.producer_prio = num(it.next(), "--producer-prio")?,
             "--watchdog-prio" => o.watchdog_prio = num(it.next(), "--watchdog-prio")?,
             "--pollers" => o.pollers = num(it.next(), "--pollers")?,
+            "--fn-roles" => {
+                o.fn_split = match it.next().map(|s| s.as_str()) {
+                    Some("split") => true,
+                    Some("rotate") => false,
+                    _ => return Err("--fn-roles: rotate or split".into()),
+                }
+            }
             "--sources" => {
                 let v = it.next().ok_or("--sources needs a list")?;
                 o.sources = v
@@ -325,7 +335,7 @@ pub fn main() -> i32 {
     out::line("KTAP version 1");
     out::line(&format!("1..{}", opts.patterns.len()));
     out::line(&format!(
-        "# config scenario=wakeup patterns={} weights={} duration_s={} seed={} bound_ms={} max_lost={} max_fn={} cpus={} hog_cpus={} hog_burst_us={}-{} hog_period_us={} prio_hog={} prio_waiter={} prio_producer={} prio_watchdog={} pollers={} sources={} release={} version={}",
+        "# config scenario=wakeup patterns={} weights={} duration_s={} seed={} bound_ms={} max_lost={} max_fn={} cpus={} hog_cpus={} hog_burst_us={}-{} hog_period_us={} prio_hog={} prio_waiter={} prio_producer={} prio_watchdog={} pollers={} fn_roles={} sources={} release={} version={}",
         opts.patterns.join(","),
         opts.patterns.iter().map(|p| format!("{p}:{}", weight(&opts, p))).collect::<Vec<_>>().join(","),
         opts.duration_s,
@@ -343,6 +353,7 @@ pub fn main() -> i32 {
         opts.producer_prio,
         opts.watchdog_prio,
         opts.pollers,
+        if opts.fn_split { "split" } else { "rotate" },
         opts.sources.iter().map(|k| k.name()).collect::<Vec<_>>().join(","),
         out::token(&rel),
         out::token(&ver)

@@ -8,7 +8,7 @@
 //! contract violation for level- and edge-triggered items alike.
 
 use super::common::*;
-use super::core::{Bug, Ctx, Obligation, WaitKind};
+use super::core::{Bug, Ctx, Obligation, Pace, WaitKind};
 use super::rng::Rng;
 use super::runtime::worker;
 use super::source::{Kind, Source};
@@ -363,6 +363,7 @@ fn multi(c: &Arc<Ctx>) -> io::Result<Handles> {
                 let mut rng = Rng::new(seed);
                 let mut buf = sys::new_events(1);
                 let mut call = 0u64;
+                let mut pace = Pace::new();
                 while !c.stopped() {
                     let timeout = if timed { rng.range(1, 5) as i32 } else { 0 };
                     let before = snaps(&srcs2);
@@ -396,6 +397,7 @@ fn multi(c: &Arc<Ctx>) -> io::Result<Handles> {
                         if p > 0 {
                             sys::sleep_until(now_ns() + p);
                         }
+                        pace.tick();
                     }
                 }
             },
@@ -549,15 +551,85 @@ fn ctl(c: &Arc<Ctx>) -> io::Result<Handles> {
             300,
         ));
     }
+    // An epoll instance with nothing ready whose mutex a churner keeps busy
+    // with EPOLL_CTL_MOD: its timed waiters must still return at their
+    // timeout (a waiter that answers "events may be available" whenever the
+    // mutex is taken never gets to its timeout check).
+    let idle = Epoll::new("idle")?;
+    let mut idle_fds = Vec::new();
+    for i in 0..4 {
+        let f = sys::eventfd(0)?;
+        idle.add(f, IN, i)?;
+        idle_fds.push(f);
+    }
+    let idle_fds = Arc::new(FdGuard(idle_fds));
+    for k in 0..2 {
+        let (idle2, fds2) = (idle.clone(), idle_fds.clone());
+        let seed = c.opts.seed ^ (131 + k as u64);
+        hs.push(worker(
+            c,
+            &format!("idle-churn{k}"),
+            cpu(c, k),
+            c.opts.producer_prio,
+            move |c| {
+                let mut rng = Rng::new(seed);
+                let mut pace = Pace::new();
+                while !c.stopped() {
+                    pace.tick();
+                    let i = rng.below(fds2.0.len() as u64) as usize;
+                    let ev = IN
+                        | if rng.chance(50) {
+                            libc::EPOLLRDHUP as u32
+                        } else {
+                            0
+                        };
+                    if let Err(e) = idle2.modify(fds2.0[i], ev, i as u64) {
+                        c.fail(format!("idle-churn: MOD: {e}"));
+                        return;
+                    }
+                    c.op();
+                }
+            },
+        ));
+    }
+    for k in 0..2 {
+        let idle2 = idle.clone();
+        let seed = c.opts.seed ^ (141 + k as u64);
+        let name = format!("idle-timed{k}");
+        let w = c.waiter(&name, WaitKind::EpollWait);
+        hs.push(worker(c, &name.clone(), cpu(c, k), c.opts.waiter_prio, move |c| {
+            w.bind();
+            let mut rng = Rng::new(seed);
+            let mut buf = sys::new_events(1);
+            let bound = c.opts.bound_ms as i64 * 1_000_000;
+            while !c.stopped() {
+                let timeout = rng.range(1, 10) as i32;
+                let t = now_ns();
+                w.enter(idle2.fd);
+                let r = sys::epoll_wait(idle2.fd, &mut buf, timeout);
+                w.leave();
+                c.op();
+                match r {
+                    Ok(0) => {
+                        c.overrun(t, timeout);
+                        let over = now_ns() - t - timeout as i64 * 1_000_000;
+                        if over > bound {
+                            c.detect(
+                                Bug::LostWakeup,
+                                format!("{name}: epoll_wait(idle epoll, timeout={timeout}) returned {} ms after its timeout (nothing was ready; other threads kept EPOLL_CTL_MOD-ing the set)", over / 1_000_000),
+                                &[],
+                            );
+                        }
+                    }
+                    Ok(n) => c.fail(format!("{name}: {n} events from an epoll with nothing ready")),
+                    Err(e) if sys::is_eintr(&e) => {}
+                    Err(e) => c.fail(format!("{name}: epoll_wait: {e}")),
+                }
+            }
+        }));
+    }
     let te = transient_events.clone();
-    let c2 = c.clone();
-    // Report the transient events at the end (metrics are read after stop).
-    hs.push(worker(c, "ctl-stats", None, 0, move |c| {
-        while !c.stopped() {
-            sys::sleep_until(now_ns() + 50_000_000);
-        }
-        c2.metric("transient_events", te.load(SeqCst));
-    }));
+    c.finally(move |c| c.metric("transient_events", te.load(SeqCst)));
     Ok(hs)
 }
 
@@ -591,21 +663,46 @@ fn false_negative(c: &Arc<Ctx>) -> io::Result<Handles> {
         Arc::new([AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0)]);
     let mut hs = Vec::new();
     let ncpu = c.opts.cpus.max(1);
-    let np = c.opts.pollers.max(1) * ncpu;
+    let split = c.opts.fn_split;
+    // rotate: every poller cycles over the four calls. split: per CPU,
+    // `pollers` readers (lockless checks: epoll_wait(inner/outer/flat, 0))
+    // and as many scanners (poll(inner, 0): a full __ep_eventpoll_poll()
+    // scan of the inner set under its mutex), yielding after each call.
+    let np = c.opts.pollers.max(1) * ncpu * if split { 2 } else { 1 };
     for k in 0..np {
         let (flat2, inner2, outer2) = (flat.clone(), inner.clone(), outer.clone());
         let pt = per_target.clone();
-        let name = format!("fn-poller{k}");
+        let scanner = split && (k / ncpu) % 2 == 1;
+        let name = format!(
+            "fn-{}{k}",
+            if !split {
+                "poller"
+            } else if scanner {
+                "scanner"
+            } else {
+                "reader"
+            }
+        );
         let seed = c.opts.seed ^ (91 + k as u64);
-        let yield_each = c.opts.pollers > 1;
+        let yield_each = split || c.opts.pollers > 1;
+        let plan: &'static [usize] = if !split {
+            &[0, 1, 2, 3]
+        } else if scanner {
+            &[3]
+        } else {
+            &[1, 2, 1, 0]
+        };
         hs.push(worker(c, &name.clone(), cpu(c, k), c.opts.waiter_prio, move |c| {
             let mut rng = Rng::new(seed);
             let mut buf = sys::new_events(1);
             let targets = [(&flat2, "flat"), (&inner2, "inner"), (&outer2, "outer")];
             let mut call = 0u64;
-            let mut i = rng.below(4) as usize;
+            let mut j = rng.below(plan.len() as u64) as usize;
+            let mut pace = Pace::new();
             while !c.stopped() {
-                i = (i + 1) % 4;
+                pace.tick();
+                j = (j + 1) % plan.len();
+                let i = plan[j];
                 call += 1;
                 c.op();
                 if i == 3 {
@@ -641,15 +738,11 @@ fn false_negative(c: &Arc<Ctx>) -> io::Result<Handles> {
             }
         }));
     }
-    let c2 = c.clone();
-    hs.push(worker(c, "fn-stats", None, 0, move |c| {
-        while !c.stopped() {
-            sys::sleep_until(now_ns() + 50_000_000);
-        }
-        c2.metric("fn_flat", per_target[0].load(SeqCst));
-        c2.metric("fn_inner", per_target[1].load(SeqCst));
-        c2.metric("fn_outer", per_target[2].load(SeqCst));
-    }));
+    c.finally(move |c| {
+        c.metric("fn_flat", per_target[0].load(SeqCst));
+        c.metric("fn_inner", per_target[1].load(SeqCst));
+        c.metric("fn_outer", per_target[2].load(SeqCst));
+    });
     drop(sent);
     Ok(hs)
 }
@@ -680,7 +773,9 @@ fn round_robin(c: &Arc<Ctx>) -> io::Result<Handles> {
         let mut call = 0u64;
         let bound = 2 * k as u64;
         let mut worst = 0u64;
+        let mut pace = Pace::new();
         while !c.stopped() {
+            pace.tick();
             let m = rng.range(1, 3) as usize;
             let timeout = if rng.chance(50) { 0 } else { -1 };
             call += 1;
@@ -879,7 +974,7 @@ fn et_inout(c: &Arc<Ctx>) -> io::Result<Handles> {
                     }
                     // Aim the drain at the consumer's delivery: between 40% and
                     // 110% of its usual wake-up latency after the first write.
-                    let ema = lat_ema.load(SeqCst).clamp(20_000, 20_000_000) as u64;
+                    let ema = lat_ema.load(SeqCst).clamp(20_000, 5_000_000) as u64;
                     let at = rng.range(ema * 4 / 10, ema * 11 / 10) as i64;
                     let t0 = now_ns();
                     t_first.store(t0, SeqCst);
@@ -923,16 +1018,12 @@ fn et_inout(c: &Arc<Ctx>) -> io::Result<Handles> {
             })),
         });
     }
-    let c2 = c.clone();
     let o2 = outs.clone();
     let l2 = lat_ema.clone();
-    hs.push(worker(c, "et-stats", None, 0, move |c| {
-        while !c.stopped() {
-            sys::sleep_until(now_ns() + 50_000_000);
-        }
-        c2.metric("out_edges", o2.load(SeqCst));
-        c2.metric("wake_lat_ema_us", l2.load(SeqCst) / 1000);
-    }));
+    c.finally(move |c| {
+        c.metric("out_edges", o2.load(SeqCst));
+        c.metric("wake_lat_ema_us", l2.load(SeqCst) / 1000);
+    });
     Ok(hs)
 }
 

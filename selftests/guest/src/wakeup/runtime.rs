@@ -239,4 +239,17 @@ pub fn stop_all(ctx: &Arc<Ctx>, mut hs: Vec<JoinHandle<()>>) {
         // Threads still running are abandoned (the process exits later).
         drop(h);
     }
+    // A returned thread may still be inside the kernel's exit path (it
+    // takes mmap_lock there): let every one be gone before the next pattern
+    // starts busy SCHED_FIFO threads on its CPU.
+    let tids: Vec<i32> = ctx.tids.lock().unwrap().clone();
+    for t in tids {
+        while std::path::Path::new(&format!("/proc/self/task/{t}")).exists() && now_ns() < end {
+            sys::sleep_until(now_ns() + 2_000_000);
+        }
+    }
+    let fins: Vec<_> = ctx.finalizers.lock().unwrap().drain(..).collect();
+    for f in fins {
+        f(ctx);
+    }
 }
