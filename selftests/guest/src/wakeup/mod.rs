@@ -89,7 +89,7 @@ fn parse_args(args: &[String]) -> Result<Opts, String> {
         producer_prio: 20,
         watchdog_prio: 90,
         pollers: 1,
-        fn_split: false,
+        fn_split: true,
         sources: Kind::ALL.to_vec(),
         cpus,
         weights: Vec::new(),

@@ -690,7 +690,7 @@ fn false_negative(c: &Arc<Ctx>) -> io::Result<Handles> {
         } else if scanner {
             &[3]
         } else {
-            &[1, 2, 1, 0]
+            &[1, 2, 1, 1, 0, 1]
         };
         hs.push(worker(c, &name.clone(), cpu(c, k), c.opts.waiter_prio, move |c| {
             let mut rng = Rng::new(seed);
