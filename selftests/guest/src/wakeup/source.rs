@@ -238,3 +238,48 @@ impl Drop for Source {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_unit_in_flight_and_drain() {
+        for k in [Kind::Eventfd, Kind::Pipe, Kind::Socket] {
+            let s = Source::new(k, "t").unwrap();
+            assert!(!s.due() && !s.kernel_readable());
+            assert!(s.produce(0).unwrap());
+            // A second unit waits for the first to be consumed.
+            assert!(!s.produce(0).unwrap());
+            assert!(s.due() && s.kernel_readable(), "{k:?}");
+            assert_eq!(s.drain(), 1, "{k:?}");
+            assert!(!s.due() && !s.kernel_readable());
+            assert_eq!(s.consumed.load(SeqCst), 1);
+            assert_eq!(s.lat_n.load(SeqCst), 1);
+        }
+    }
+
+    #[test]
+    fn readable_throughout_needs_no_drain_in_between() {
+        let s = Source::new(Kind::Eventfd, "t").unwrap();
+        // Nothing written: never "readable throughout".
+        let a = s.snap();
+        assert!(!s.readable_throughout(&a));
+        s.produce(0).unwrap();
+        let b = s.snap();
+        assert!(s.readable_throughout(&b));
+        // A drain that starts after the snapshot voids it.
+        s.drain();
+        assert!(!s.readable_throughout(&b));
+    }
+
+    #[test]
+    fn timer_is_due_only_after_expiry_and_never_snapped() {
+        let s = Source::new(Kind::Timerfd, "t").unwrap();
+        s.produce(200_000_000).unwrap();
+        assert!(!s.due());
+        assert!(!s.snap().ok);
+        s.make_sentinel().unwrap();
+        assert!(s.kernel_readable());
+    }
+}
