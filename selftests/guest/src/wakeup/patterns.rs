@@ -946,6 +946,7 @@ fn et_inout(c: &Arc<Ctx>) -> io::Result<Handles> {
         let (t_first, lat_ema, fds, burst) =
             (t_first.clone(), lat_ema.clone(), fds.clone(), burst.clone());
         let seed = c.opts.seed ^ 111;
+        let cw = w.clone();
         let gw = c.waiter("et-peer", WaitKind::Poll);
         hs.push(worker(
             c,
@@ -972,9 +973,8 @@ fn et_inout(c: &Arc<Ctx>) -> io::Result<Handles> {
                     if sys::read_u64(go).is_err() {
                         continue;
                     }
-                    // Aim the drain at the consumer's delivery: between 40% and
-                    // 110% of its usual wake-up latency after the first write.
                     let ema = lat_ema.load(SeqCst).clamp(20_000, 5_000_000) as u64;
+                    let by_state = rng.chance(75);
                     let at = rng.range(ema * 4 / 10, ema * 11 / 10) as i64;
                     let t0 = now_ns();
                     t_first.store(t0, SeqCst);
@@ -985,7 +985,19 @@ fn et_inout(c: &Arc<Ctx>) -> io::Result<Handles> {
                         c.fail(format!("et-peer: write: {e}"));
                         return;
                     }
-                    sys::spin_until(t0 + at);
+                    if by_state {
+                        // Aim the drain at the consumer's delivery: wait until
+                        // it has been woken (its task state leaves S), then a
+                        // random part of the time a delivery of the whole
+                        // batch takes.
+                        let end = t0 + 20_000_000;
+                        while cw.state() == 'S' && now_ns() < end {}
+                        sys::spin_until(now_ns() + rng.below(300_000) as i64);
+                    } else {
+                        // Or between 40% and 110% of its usual wake-up
+                        // latency after the first write.
+                        sys::spin_until(t0 + at);
+                    }
                     while let Ok(k) = sys::read_bytes(b, &mut rbuf) {
                         if k == 0 {
                             break;
