@@ -5,7 +5,8 @@
 #   make check    the tests CI runs (host tests, lints, builds, boots)
 #   make vm ARCH=riscv64 VARIANT=rwlock    interactive guest shell
 #
-# Also: make setup | kernels | module | image | bench | defaults | clean-cache
+# Also: make setup | kernels | module | image | bench | defaults | fidelity |
+#       ci-dryrun | validate-ci | clean-cache
 # Knobs: ARCHS, VARIANTS, SCENARIOS, REPEAT, DURATION, JOBS, SHARD, BASE,
 #        KERNEL_SRC, PATCHES, DEBUG, EPT_CACHE, ISOLATE=1, FORCE=1,
 #        SELFTEST_RERUN=1, CCACHE=1, EPT_VM_LOCK. The default ARCHS, VARIANTS and SCENARIOS live in
@@ -30,7 +31,7 @@ CARGO := $(HOME)/.cargo/bin/cargo
 # A list knob, else the data's default (`ept defaults KEY`).
 list = $(or $($(1)),$(shell $(HOST_TOOL) defaults $(2)))
 
-.PHONY: all run quick check setup kernels module image vm host-tool bench defaults clean-cache help
+.PHONY: all run quick check setup kernels module image vm host-tool bench defaults fidelity ci-dryrun validate-ci clean-cache help
 
 all: help
 
@@ -78,6 +79,18 @@ check: setup
 
 bench: setup
 	@bash qemu/bench.sh
+
+# Each variant's fs/eventpoll.c against the upstream code it stands for.
+fidelity: setup
+	@bash qemu/fidelity.sh --all
+
+# Run exactly what the CI pipelines' jobs run, on a tiny matrix, 2 shards + merge.
+ci-dryrun: setup
+	@bash qemu/ci-dryrun.sh
+
+# junit.xml, kcidb.json and both pipeline files against their schemas.
+validate-ci:
+	@bash qemu/validate-ci.sh
 
 clean-cache:
 	rm -rf "$${EPT_CACHE:-$${XDG_CACHE_HOME:-$$HOME/.cache}/epoll-torture}"

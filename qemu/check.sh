@@ -49,6 +49,7 @@ run "host tool: rustfmt" cargo fmt --check --manifest-path selftests/host/Cargo.
 run "host tool: clippy" cargo clippy -q --all-targets --manifest-path selftests/host/Cargo.toml -- -D warnings
 run "guest programs: rustfmt" cargo fmt --check --manifest-path selftests/guest/Cargo.toml
 run "guest programs: clippy" cargo clippy -q --all-targets --manifest-path selftests/guest/Cargo.toml -- -D warnings
+run "guest programs: cargo test" cargo test -q --manifest-path selftests/guest/Cargo.toml
 run "host tool: build" cargo build -q --release --manifest-path selftests/host/Cargo.toml
 run "shell scripts: bash -n" bash -c 'for f in qemu/*.sh; do bash -n "$f" || exit 1; done; for f in selftests/scenarios/*.sh; do sh -n "$f" || exit 1; done'
 EPT="$EPT_TOP/selftests/host/target/release/ept"
@@ -90,7 +91,7 @@ done
 		echo "ok"
 	else echo "FAIL"; fi >"$logs/module-clippy.rc"
 	wt=$(. "$cell/build-info.env"; echo "$WORK_TREE")
-	rustfmt --check --edition 2021 --config-path "$wt/.rustfmt.toml" rust/*.rs >"$logs/module-rustfmt.out" 2>&1
+	rustfmt --check --edition 2021 --config-path "$wt/.rustfmt.toml" rust/*.rs rust/*/*.rs >"$logs/module-rustfmt.out" 2>&1
 	echo $? >"$logs/module-rustfmt.rc"
 ) &
 lint_pid=$!
@@ -101,6 +102,14 @@ t_boots=$(date +%s)
 if [ "$(cat "$logs/module-clippy.rc" 2>/dev/null)" = ok ]; then result "module: clippy + no warnings" 0
 else result "module: clippy + no warnings" 1 "(see $logs/module-clippy.out)"; grep -A5 -m3 -E '^(warning|error)' "$logs/module-clippy.out" | sed 's/^/    /'; fi
 result "module: rustfmt" "$(cat "$logs/module-rustfmt.rc" 2>/dev/null || echo 1)" "$(head -c 300 "$logs/module-rustfmt.out" 2>/dev/null)"
+
+# --- fidelity: each variant's fs/eventpoll.c against the upstream code it stands for ---
+for ref in qemu/variants/*/fidelity.ref qemu/variants/*/*/fidelity.ref; do
+	v=${ref#qemu/variants/}; v=${v%%/*}
+	case $ref in qemu/variants/*/*/fidelity.ref) b=${ref%/fidelity.ref}; b=${b##*/}; run "fidelity: $v on $b" env BASE="$b" bash qemu/fidelity.sh "$v" ;;
+	*) run "fidelity: $v" bash qemu/fidelity.sh "$v" ;; esac
+done
+run "CI outputs + pipelines: validate-ci.sh" bash qemu/validate-ci.sh
 
 # --- the verdicts: every boot log judged by `ept judge --json` ---
 # show RUNS.json: one result line per run; exit = runs that do not meet.

@@ -14,7 +14,7 @@
 # Exit: 0 faithful, 1 a departure (the first mismatch of each function is
 # printed), 2 usage or setup error.
 set -euo pipefail
-EPT_STEP=fidelity
+EPT_TAG=fidelity
 . "$(dirname "$0")/lib.sh"
 
 usage() { echo "usage: fidelity.sh VARIANT | --all" >&2; exit 2; }

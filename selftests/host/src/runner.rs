@@ -1032,7 +1032,7 @@ mod tests {
             .unwrap();
         let st = t.find("EPT: run begin scenario=stall repeat=1").unwrap();
         assert!(inv < st, "stall runs last");
-        assert!(t.contains("ept-run --timeout 120 inversion $EPT_PARAMS\n)\nrc=$?\necho \"EPT: run end scenario=inversion repeat=1 rc=$rc\"\n"));
+        assert!(t.contains("ept-run --dups 4 --timeout 120 inversion $EPT_PARAMS\n)\nrc=$?\necho \"EPT: run end scenario=inversion repeat=1 rc=$rc\"\n"));
         // housekeeping only where the data asks for it
         let hk = t.find(". /ept/scenarios/housekeeping.sh").unwrap();
         assert!(hk > st);
@@ -1042,7 +1042,7 @@ mod tests {
         assert!(
             h.contains("echo 1 >/proc/sys/kernel/hung_task_check_interval_secs\n")
                 && h.contains(
-                    "hung_task_timeout_secs)\"\nept-run --timeout 180 inversion consumers=2"
+                    "hung_task_timeout_secs)\"\nept-run --dups 4 --timeout 180 inversion consumers=2"
                 )
         );
         // DURATION is added to the deadline of the scenarios that use it.
@@ -1106,7 +1106,7 @@ mod tests {
             .unwrap();
         let text = String::from_utf8_lossy(&out.stdout);
         assert_eq!(out.status.code(), Some(3), "{text}");
-        let want = "EPT: plan runs=inversion:1,wakeup:1\nEPT: run begin scenario=inversion repeat=1\nept-run --timeout 120 inversion a=1\nEPT: run end scenario=inversion repeat=1 rc=0\nEPT: run begin scenario=wakeup repeat=1\nept-wakeup --duration 60\nEPT: run end scenario=wakeup repeat=1 rc=3\n";
+        let want = "EPT: plan runs=inversion:1,wakeup:1\nEPT: run begin scenario=inversion repeat=1\nept-run --dups 4 --timeout 120 inversion a=1\nEPT: run end scenario=inversion repeat=1 rc=0\nEPT: run begin scenario=wakeup repeat=1\nept-wakeup \nEPT: run end scenario=wakeup repeat=1 rc=3\n";
         assert_eq!(text, want);
         let _ = std::fs::remove_dir_all(&dir);
     }

@@ -196,11 +196,9 @@ fn kmsg_line(fd: RawFd, ms: i32, echo: bool) -> Option<String> {
             let line = text.lines().next().unwrap_or("").to_string();
             if echo {
                 match head.split(',').nth(2).and_then(|t| t.parse::<u64>().ok()) {
-                    Some(us) => println!(
-                        "kmsg: [{:5}.{:06}] {line}",
-                        us / 1_000_000,
-                        us % 1_000_000
-                    ),
+                    Some(us) => {
+                        println!("kmsg: [{:5}.{:06}] {line}", us / 1_000_000, us % 1_000_000)
+                    }
                     None => println!("kmsg: {line}"),
                 }
             }

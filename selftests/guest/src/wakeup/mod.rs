@@ -59,7 +59,7 @@ pub struct Opts {
 
 const USAGE: &str = "usage: ept-wakeup [--patterns a,b,..|all] [--duration S] [--seed N]
        [--bound-ms MS] [--max-lost K] [--max-fn K] [--weights p=w,..]
-       (budget shares; default fn=3,et-inout=2,boot=1.5,rr=0.25, others 1)
+       (budget shares; default fn=4,et-inout=4,boot=1.5,rr=1, others 1)
        [--hog-cpus all|none|0,1] [--hog-burst-us MIN-MAX] [--hog-period-us US]
        [--hog-prio P] [--waiter-prio P] [--producer-prio P] [--watchdog-prio P]
        [--pollers N] [--fn-roles rotate|split] [--sources eventfd,pipe,socket,timerfd] [--list]
@@ -75,7 +75,7 @@ fn parse_args(args: &[String]) -> Result<Opts, String> {
     let cpus = sys::online_cpus();
     let mut o = Opts {
         patterns: patterns::ALL.iter().map(|s| s.to_string()).collect(),
-        duration_s: 60,
+        duration_s: 30,
         seed: (now_ns() as u64) ^ 0x5eed,
         bound_ms: 2000,
         max_lost: 1,
@@ -223,7 +223,7 @@ fn parse_args(args: &[String]) -> Result<Opts, String> {
 /// aim need the most time, rr detects in a few calls, the login model gets
 /// a little more than the rest. Measured in docs/wakeup.md.
 const DEFAULT_WEIGHTS: [(&str, f64); 4] =
-    [("fn", 3.0), ("et-inout", 2.0), ("boot", 1.5), ("rr", 0.25)];
+    [("fn", 4.0), ("et-inout", 4.0), ("boot", 1.5), ("rr", 1.0)];
 
 fn weight(o: &Opts, p: &str) -> f64 {
     o.weights
@@ -445,8 +445,8 @@ mod tests {
         assert_eq!(weight(&o, "rr"), 0.5);
         assert_eq!(weight(&o, "lt"), 1.0);
         let d = p(&[]).unwrap();
-        assert_eq!(weight(&d, "fn"), 3.0);
-        assert_eq!(weight(&d, "rr"), 0.25);
+        assert_eq!(weight(&d, "fn"), 4.0);
+        assert_eq!(weight(&d, "rr"), 1.0);
         assert_eq!((o.hog_burst_min_us, o.hog_burst_max_us), (200, 300));
         assert_eq!(o.sources, vec![Kind::Pipe]);
     }
