@@ -9,8 +9,9 @@
 # kept from the file's previous table (so VARIANTS=lockless adds its rows).
 #
 #   qemu/evidence.sh      # ARCHS, VARIANTS, SCENARIOS (from `ept defaults
-#                         # evidence ...`), REPEATS (20), DURATION (15 s,
-#                         # the module's duration_s), LINGER (12 s), PACK (10)
+#                         # evidence ...`), REPEATS (20), LINGER (15 s), PACK (10),
+#                         # DURATION (empty: the module's defaults, i.e. its
+#                         # verdict budget; a number sets duration_s)
 #
 # LOAD="stress-ng --cpu 2" (any command) runs that command for the whole
 # evidence run, to measure under a competing host load; the file says which.
@@ -25,10 +26,10 @@ ARCHS=${ARCHS:-$("$EPT" defaults evidence archs)}
 VARIANTS=${VARIANTS:-$("$EPT" defaults evidence variants)}
 SCENARIOS=${SCENARIOS:-$("$EPT" defaults evidence scenarios)}
 REPEATS=${REPEATS:-20}
-DURATION=${DURATION:-15}
+DURATION=${DURATION:-}
 # After a hang verdict: long enough for the RCU stall detector (10 s
 # after the probe's grace period starts) to report.
-LINGER=${LINGER:-12}
+LINGER=${LINGER:-15}
 PACK=${PACK:-10}
 LOAD=${LOAD:-}
 mkdir -p "$EPT_CACHE/locks"
@@ -40,7 +41,7 @@ rows=$(mktemp)
 # Previous rows: "| a | b | ... |" table lines back to "a|b|...".
 # (rows of an older layout, another column count, are dropped)
 [ -f "$res" ] && grep -E '^\| [a-z0-9_]+ \|' "$res" | grep -v '^| arch |' | sed 's/^| //; s/ |$//; s/ | /|/g' |
-	awk -F'|' 'NF == 15' >"$rows"
+	awk -F'|' 'NF == 19' >"$rows"
 t_all=$(date +%s)
 
 load_pid=""
@@ -52,7 +53,7 @@ fi
 
 say "$REPEATS runs of $SCENARIOS per arch x variant ($ARCHS; $VARIANTS), $PACK repeats per boot"
 "$EPT" run --archs "$ARCHS" --variants "$VARIANTS" --scenarios "$SCENARIOS" \
-	--repeat "$REPEATS" --pack "$PACK" --params "duration_s=$DURATION" --env "LINGER=$LINGER" \
+	--repeat "$REPEATS" --pack "$PACK" ${DURATION:+--params "duration_s=$DURATION"} --env "LINGER=$LINGER" \
 	--out "$out" --logs "$out/logs" >"$out/run.out" 2>&1
 rc=$?
 [ -n "$load_pid" ] && kill -- -"$load_pid" 2>/dev/null
@@ -78,39 +79,68 @@ json.dump(runs, open(sys.argv[1], "w"))
 ' "$out/runs.json"
 
 # tally: one row per (arch, variant, scenario) measured now.
-python3 - "$out/runs.json" "$REPEATS x $DURATION s" "$(date -u +%Y-%m-%d)" "${LOAD:-idle}" >"$rows.new" <<'PY'
+python3 - "$out/runs.json" "$REPEATS x ${DURATION:-budget}" "$(date -u +%Y-%m-%d)" "${LOAD:-idle}" >"$rows.new" <<'PY'
 import json, sys
 from collections import defaultdict
 runs, what, day, load = json.load(open(sys.argv[1])), sys.argv[2], sys.argv[3], sys.argv[4]
+BUGS = {"INVERSION", "STALL", "HANG", "FALSE_NEGATIVE", "LOST_WAKEUP", "CRASH"}
 cells = defaultdict(list)
 for r in runs:
     cells[(r["arch"], r["variant"], r["scenario"])].append(r)
 def count(rs, label):
     return sum(f["count"] for r in rs for f in r["findings"] if label in f["what"])
+def final(r):
+    """The module's last # metrics line of the run (its totals)."""
+    ls = [l for l in r["metrics"].get("lines", []) if "bursts" in l or "duration_ms" in l]
+    return ls[-1] if ls else {}
+def spread(xs, fmt="%.1f"):
+    xs = sorted(xs)
+    return ("%s / %s / %s" % (fmt % xs[0], fmt % xs[(len(xs) - 1) // 2], fmt % xs[-1])) if xs else "-"
+def num(d, k):
+    try:
+        return float(d.get(k, 0))
+    except ValueError:
+        return 0.0
 for (a, v, s), rs in sorted(cells.items()):
     verdicts = defaultdict(int)
     for r in rs:
         verdicts[r["verdict"]] += 1
     vtxt = " ".join("%s %d" % kv for kv in sorted(verdicts.items(), key=lambda kv: -kv[1]))
     meets = sum(r["meets"] for r in rs)
+    # Runs where the bug is expected count detections; the others false verdicts.
+    bug_expected = any(set(r["expected"]) & BUGS for r in rs)
+    found = sum(r["verdict"] in BUGS for r in rs)
+    det = ("detected %d/%d" if bug_expected else "false %d/%d") % (found, len(rs))
     lat = sorted(r["metrics"]["values"]["lat_max_us"] / 1000 for r in rs
                  if "lat_max_us" in r["metrics"]["values"] and r["verdict"] != "HANG")
-    ltxt = "%.0f / %.0f / %.0f" % (lat[0], lat[(len(lat) - 1) // 2], lat[-1]) if lat else "-"
+    ltxt = spread(lat, "%.0f")
+    fin = [final(r) for r in rs]
+    sig = int(sum(num(f, "signature") for f in fin))
+    rej = int(sum(num(f, "rejected") for f in fin))
+    bursts = sum(num(f, "bursts") for f in fin)
+    caught = sum(num(f, "caught") for f in fin)
+    ctxt = "%.2f (%d/%d)" % (caught / bursts, caught, bursts) if bursts else "-"
+    # Time to the verdict: the module's own run time (to the hang for a hang).
+    tv = [num(f, "duration_ms") / 1000 for f in fin if "duration_ms" in f]
+    tv += [num(f, "t_ms") / 1000 for f in fin if f.get("hang") == "1" and "duration_ms" not in f]
     starved = sum(r["metrics"]["values"].get("vcpu_starved_pct", 0) > 20 for r in rs)
-    rej = [v2 for r in rs for k, v2 in r["metrics"]["values"].items() if "reject" in k]
-    rtxt = "%d" % sum(rej) if rej else "-"
     secs = sum(r["elapsed_s"] for r in rs)
-    print("|".join(map(str, [a, v, s, len(rs), vtxt, meets, count(rs, "RCU stall"), count(rs, "hung task"),
-                             ltxt, rtxt, starved, "%.0f" % secs, what, load, day])))
+    print("|".join(map(str, [a, v, s, len(rs), vtxt, meets, det, sig, rej, ctxt, spread(tv),
+                             count(rs, "RCU stall"), count(rs, "hung task"), ltxt, starved,
+                             "%.0f" % secs, what, load, day])))
 PY
 # Replace the rows measured now, keep the others.
-cut -d'|' -f1-3 "$rows.new" | while read -r k; do grep -v "^$k|" "$rows" >"$rows.tmp"; mv "$rows.tmp" "$rows"; done
+# (a row's key: arch, variant, scenario and host load)
+while IFS='|' read -r a v sc rest; do
+	l=$(echo "$rest" | awk -F'|' '{print $(NF-1)}')
+	awk -F'|' -v k="$a|$v|$sc" -v l="$l" '!(($1"|"$2"|"$3) == k && $(NF-1) == l)' "$rows" >"$rows.tmp"; mv "$rows.tmp" "$rows"
+done <"$rows.new"
 cat "$rows.new" >>"$rows"; sort -o "$rows" "$rows"
 
 {
 	echo "# Module evidence: repeated inversion and stall runs"
 	echo
-	echo "Made by \`qemu/evidence.sh\` (defaults: REPEATS=20 DURATION=15 LINGER=12 PACK=10; each row says its"
+	echo "Made by \`qemu/evidence.sh\` (defaults: REPEATS=20 LINGER=15 PACK=10, the module's verdict budget; each row says its"
 	echo "repeats x duration, host load and date), $(nproc) cores, TCG, one 2-vCPU VM at a time, $PACK"
 	echo "repeats per boot. The last invocation took ${secs} s (\`ept run\` exit $rc)."
 	echo "Kernel: $(. "$(qemu/build-kernel.sh x86_64 spinlock 2>/dev/null)/build-info.env"; echo "$BASE_PKG $BASE_DEB_VERSION"), variants as in \`qemu/variants/\`."
@@ -122,12 +152,16 @@ cat "$rows.new" >>"$rows"; sort -o "$rows" "$rows"
 	echo "- **RCU stall / hung task**: kernel reports in the runs (each record counted once)."
 	echo "- **max latency**: per-run maximum of the consumer's vfs_poll() latency (metric only), runs"
 	echo "  that did not hang: min / median / max (ms)."
-	echo "- **outliers rejected**: latency outliers the module's signature rejected (summed), when reported."
+	echo "- **found**: runs with a bug verdict: \"detected n/N\" where the variant has the bug, \"false n/N\" where it must not."
+	echo "- **signature / rejected**: consumer calls the module counted as the inversion signature (both ends on"
+	echo "  one hog burst), and long calls it rejected as noise (summed over the runs)."
+	echo "- **catch rate**: full hog bursts that had caught a consumer blocked behind a reader, over all bursts."
+	echo "- **time to verdict**: the module's run time (s; to the hang for a hang): min / median / max."
 	echo "- **starved**: runs whose vCPUs waited over 20 % of the boot for a host CPU (\`vcpu_starved_pct\`)."
 	echo "- **host load**: \`idle\`, or the command that loaded the host for the whole run (LOAD=...)."
 	echo
-	echo "| arch | variant | scenario | runs | verdicts | meet | RCU stall reports | hung-task reports | max latency ms (min / median / max) | outliers rejected | starved | run s | repeats x duration | host load | date |"
-	echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+	echo "| arch | variant | scenario | runs | verdicts | meet | found | signature | rejected | catch rate | time to verdict s | RCU stall reports | hung-task reports | max latency ms (min / median / max) | starved | run s | repeats x duration | host load | date |"
+	echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
 	while IFS= read -r r; do echo "| ${r//|/ | } |"; done <"$rows"
 } >"$res"
 rm -f "$rows" "$rows.new"

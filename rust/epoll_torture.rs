@@ -150,7 +150,7 @@ impl kernel::Module for EpollTorture {
             runner::controller(shared, t)
         })
         .inspect_err(|e| {
-            let why = fmt!("starting the controller failed ({e:?})");
+            let why = fmt!("starting the controller failed (errno {})", e.to_errno());
             runner::print_result(cfg.scenario.name, &runner::Outcome::error(why));
         })?;
         Ok(EpollTorture { ctl: Some(ctl) })

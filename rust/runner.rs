@@ -147,8 +147,9 @@ impl Watch {
 fn report_hang(s: &Shared, w: &Watch, workers: &Workers) {
     let c = &s.cfg;
     pr_info!(
-        "# metrics scenario={} hang=1 calls={} events={} consumed={} bursts={} caught={} ticks={} lat_max_us={} stalled_ms={} stall_ms={}\n",
+        "# metrics scenario={} hang=1 t_ms={} calls={} events={} consumed={} bursts={} caught={} ticks={} lat_max_us={} stalled_ms={} stall_ms={}\n",
         c.scenario.name,
+        (s.now() - w.start) / 1_000_000,
         s.polls.load(Relaxed),
         s.events.load(Relaxed),
         s.consumed.load(Relaxed),
@@ -194,7 +195,10 @@ pub(crate) fn run_timed(
     if let Err(e) = spawned {
         // Dropping `workers` opens the gate before it stops anyone.
         drop(workers);
-        return Outcome::error(fmt!("starting the worker threads failed ({e:?})"));
+        return Outcome::error(fmt!(
+            "starting the worker threads failed (errno {})",
+            e.to_errno()
+        ));
     }
     s.open_gate(false);
     let mut w = Watch::new(s.now());
@@ -246,7 +250,12 @@ pub(crate) fn run_timed(
     drop(workers);
     let (lat, summary) = match merged(s) {
         Ok(x) => x,
-        Err(e) => return Outcome::error(fmt!("merging the statistics failed ({e:?})")),
+        Err(e) => {
+            return Outcome::error(fmt!(
+                "merging the statistics failed (errno {})",
+                e.to_errno()
+            ))
+        }
     };
     pr_info!(
         "# metrics scenario={} hang={} duration_ms={} ended={} events={} consumed={} bursts={} caught={} probes={} ticks={} hog_burst_ms={} hog_period_ms={} threshold_us={} signature={} rejected={} longest_stall_ms={} {}\n",

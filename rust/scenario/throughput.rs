@@ -58,7 +58,8 @@ fn round(s: &Arc<Shared>, t: &StopToken, n: usize) -> core::result::Result<(), O
         });
     if let Err(e) = started {
         return Err(Outcome::error(fmt!(
-            "starting the worker threads failed ({e:?})"
+            "starting the worker threads failed (errno {})",
+            e.to_errno()
         )));
     }
     s.open_gate(false);
