@@ -41,6 +41,10 @@ if [ -n "${KERNEL_SRC:-}" ]; then
 	kver=$(make -s -C "$src" kernelversion)
 	desc=$(git -C "$src" describe --always --dirty 2>/dev/null || echo nogit)
 	base_id="user-$kver-$(printf '%s' "$src:$desc" | sha256sum | cut -c1-8)"
+	# The work tree and build dir follow the checkout, not its revision:
+	# another revision of the same checkout (ept bisect) rebuilds only the
+	# files that changed. Cells stay keyed by the revision (base_id).
+	tree_id="user-$kver-$(printf '%s' "$src" | sha256sum | cut -c1-8)"
 	BASE_PKG=user-tree BASE_DEB_VERSION="$src ($desc)" BASE_KERNELVERSION=$kver
 	BASE_SERIES=$(echo "$kver" | cut -d. -f1-2)
 else
@@ -48,6 +52,7 @@ else
 	. "$src/.base.env"
 	base_id="${BASE_PKG#linux-source-}-$BASE_DEB_VERSION"
 	base_id=${base_id//[~+:]/_}
+	tree_id=$base_id
 fi
 
 # --- the variant's patches ---
@@ -108,11 +113,11 @@ fi
 # patching to the end of the build); a build dir is shared with module and
 # guest builds of its arch (build_lock in lib.sh).
 mkdir -p "$EPT_CACHE/locks"
-exec 9>"$EPT_CACHE/locks/work-$base_id.lock"
+exec 9>"$EPT_CACHE/locks/work-$tree_id.lock"
 flock 9
 
 # --- the patched work tree: hard links to the base, patched files replaced ---
-work="$EPT_CACHE/work/$base_id"
+work="$EPT_CACHE/work/$tree_id"
 if [ ! -f "$work/.ept-linked" ] || [ -n "${KERNEL_SRC:-}" ]; then
 	say "linking work tree $work"
 	mkdir -p "$work"
@@ -181,7 +186,7 @@ if [ -n "$expect_features" ]; then
 fi
 
 # --- configure (only when fragments or base changed) ---
-build="$EPT_CACHE/build/$ARCH-$base_id$suffix"
+build="$EPT_CACHE/build/$ARCH-$tree_id$suffix"
 mkdir -p "$build"
 build_lock "$build"
 K=(make -s -C "$work" O="$build" ARCH="$KARCH" LLVM="$LLVM_SUFFIX")

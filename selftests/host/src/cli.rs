@@ -58,6 +58,22 @@ pub enum Cmd {
     Compare(CompareArgs),
     /// Combine shard reports and re-render
     Merge(MergeArgs),
+    /// Find the patch of a series, or the commit of a git range, that flips
+    /// a cell's verdict (repeats per step with a sequential test)
+    ///
+    /// Series: `ept bisect --arch A --scenario S --series DIR [--from K]`
+    /// (or --patches LIST / $PATCHES): the first prefix 1..k whose verdict
+    /// differs from prefix `--from` (default 0, the base). Git:
+    /// `ept bisect --arch A --scenario S --kernel-src REPO --good G --bad B`
+    /// runs `git bisect run` in its own clone under the cache.
+    #[command(verbatim_doc_comment)]
+    Bisect(BisectArgs),
+    /// (internal) one `git bisect run` step of `ept bisect`
+    #[command(name = "bisect-step", hide = true)]
+    BisectStep {
+        #[arg(long, value_name = "FILE")]
+        state: PathBuf,
+    },
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell)
     Completions {
         #[arg(value_enum)]
@@ -238,6 +254,67 @@ pub struct MergeArgs {
     /// Output directory [default: out/report]
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct BisectArgs {
+    /// The cell's architecture
+    #[arg(long, value_name = "A", default_value = "x86_64")]
+    pub arch: String,
+    /// The cell's scenario (inversion, wakeup, ...)
+    #[arg(long, value_name = "S")]
+    pub scenario: String,
+    /// Series mode: patch files in order [default: $PATCHES]
+    #[arg(long, value_name = "LIST")]
+    pub patches: Option<String>,
+    /// Series mode: every *.patch of DIR, in name order
+    #[arg(long, value_name = "DIR", conflicts_with = "patches")]
+    pub series: Option<PathBuf>,
+    /// Series mode: the old end, prefix K (patches 1..K) [default: 0]
+    #[arg(long, value_name = "K", default_value_t = 0)]
+    pub from: usize,
+    /// Series mode: the new end [default: the whole series]
+    #[arg(long, value_name = "K")]
+    pub to: Option<usize>,
+    /// A kernel tree: the git repository (git mode) or the base of the
+    /// series [default: $KERNEL_SRC]; never written to
+    #[arg(long = "kernel-src", value_name = "DIR", verbatim_doc_comment)]
+    pub kernel_src: Option<String>,
+    /// Git mode: the old end's revision [default: $GOOD]
+    #[arg(long, value_name = "REV")]
+    pub good: Option<String>,
+    /// Git mode: the new end's revision [default: $BAD]
+    #[arg(long, value_name = "REV")]
+    pub bad: Option<String>,
+    /// P(deciding "detected" on a clean kernel) per step
+    #[arg(long, value_name = "P", default_value_t = 0.01)]
+    pub alpha: f64,
+    /// P(deciding "clean" on a kernel with the bug) per step
+    #[arg(long, value_name = "P", default_value_t = 0.01)]
+    pub beta: f64,
+    /// Assumed per-run detection rate on a kernel with the bug
+    #[arg(long = "p-detect", value_name = "P", default_value_t = 0.8)]
+    pub p_detect: f64,
+    /// Assumed per-run false-detection rate on a clean kernel
+    #[arg(long = "p-false", value_name = "P", default_value_t = 0.05)]
+    pub p_false: f64,
+    /// Runs per boot
+    #[arg(long, value_name = "N", default_value_t = 3)]
+    pub batch: u32,
+    /// Runs per step at most (then the step is skipped)
+    #[arg(long = "max-runs", value_name = "N", default_value_t = 12)]
+    pub max_runs: u32,
+    /// Override every run's host deadline (seconds)
+    #[arg(long, value_name = "S")]
+    pub deadline: Option<u64>,
+    /// Output directory [default: out/bisect/ARCH-SCENARIO[-git]]
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Print the result as JSON on stdout (else the markdown report)
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub data: DataArgs,
 }
 
 /// A comma or blank separated list.

@@ -1,6 +1,7 @@
 //! epoll-torture host side: judge console logs of the test VMs, run the
 //! matrix, render and compare reports. The binary is `ept` (src/main.rs).
 
+pub mod bisect;
 pub mod compare;
 pub mod data;
 pub mod events;

@@ -1,6 +1,7 @@
 //! `ept`: the epoll-torture host tool. See `ept --help` (the command line
 //! is in cli.rs).
 
+mod bisect_cmd;
 mod cli;
 
 use clap::{CommandFactory, Parser};
@@ -15,7 +16,7 @@ use ept_host::{compare, find_top, judge, write_outputs};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-enum Fail {
+pub(crate) enum Fail {
     Usage(String),
     Infra(String),
 }
@@ -348,6 +349,8 @@ fn main() -> ExitCode {
         Cmd::Report(a) => cmd_report(a),
         Cmd::Compare(a) => cmd_compare(a),
         Cmd::Merge(a) => cmd_merge(a),
+        Cmd::Bisect(a) => bisect_cmd::run(a),
+        Cmd::BisectStep { state } => Ok(ept_host::bisect::bisect_step(&state)),
         Cmd::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "ept", &mut std::io::stdout());
             Ok(0)
