@@ -3,6 +3,8 @@
 #   make run      build what is missing, run the matrix, print the verdicts
 #   make quick    one arch: your VARIANT (or PATCHES/KERNEL_SRC) against spinlock and rwlock
 #   make check    the tests CI runs (host tests, lints, builds, boots)
+#   make bisect   the patch (SERIES=dir or PATCHES=, FROM=k) or commit (KERNEL_SRC=,
+#                 GOOD=, BAD=) that flips the verdict of ARCH x SCENARIO (docs/bisect.md)
 #   make vm ARCH=riscv64 VARIANT=rwlock    interactive guest shell
 #
 # Also: make setup | kernels | module | image | bench | defaults | fidelity |
@@ -31,7 +33,7 @@ CARGO := $(HOME)/.cargo/bin/cargo
 # A list knob, else the data's default (`ept defaults KEY`).
 list = $(or $($(1)),$(shell $(HOST_TOOL) defaults $(2)))
 
-.PHONY: all run quick check setup kernels module image vm host-tool bench defaults fidelity ci-dryrun validate-ci clean-cache help
+.PHONY: all run quick check bisect bisect-demo setup kernels module image vm host-tool bench defaults fidelity ci-dryrun validate-ci clean-cache help
 
 all: help
 
@@ -73,6 +75,15 @@ run: host-tool
 quick: host-tool
 	@ARCH=$(ARCH) VARIANT=$(if $(filter command line environment,$(origin VARIANT)),$(VARIANT)) \
 		bash qemu/quick.sh
+
+bisect: host-tool
+	@$(HOST_TOOL) bisect --arch $(ARCH) --scenario $(or $(SCENARIO),inversion) \
+		$(if $(SERIES),--series "$(SERIES)") $(if $(FROM),--from $(FROM)) $(if $(TO),--to $(TO)) \
+		$(if $(GOOD),--good "$(GOOD)") $(if $(BAD),--bad "$(BAD)") $(BISECT_ARGS)
+
+# DEMO=all|short|series ARCH SCENARIO|git ARCH SCENARIO (qemu/bisect-demo.sh)
+bisect-demo: host-tool
+	@bash qemu/bisect-demo.sh $(or $(DEMO),all)
 
 check: setup
 	@bash qemu/check.sh

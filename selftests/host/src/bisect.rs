@@ -964,7 +964,10 @@ pub fn bisect_clone(cache: &Path, user: &Path) -> Result<PathBuf, String> {
         .map_err(|e| format!("{}: {e}", user.display()))?;
     let dir = cache
         .join("bisect")
-        .join(format!("git-{}", &hash_hex(&user.display().to_string())[..12]))
+        .join(format!(
+            "git-{}",
+            &hash_hex(&user.display().to_string())[..12]
+        ))
         .join("tree");
     if !dir.join(".git").exists() {
         std::fs::create_dir_all(dir.parent().unwrap()).map_err(|e| e.to_string())?;
@@ -1032,7 +1035,14 @@ pub fn run_git(
     };
     progress(&format!(
         "bisect: {}/{} git mode: {} = {}, {} = {}; clone {}; {}",
-        ctx.arch, ctx.scenario, good, g, bad, bd, tree.display(), b.sprt_text
+        ctx.arch,
+        ctx.scenario,
+        good,
+        g,
+        bad,
+        bd,
+        tree.display(),
+        b.sprt_text
     ));
     let mut steps = Vec::new();
     for (n, (sha, role)) in [(&g, "old end"), (&bd, "new end")].iter().enumerate() {
@@ -1410,6 +1420,9 @@ mod tests {
         assert!(md.contains("| 1 | probe | prefix 2 | 0002-x.patch \"subj\" |"));
         assert!(md.contains("PASS 3"));
         let j: Bisect = serde_json::from_str(&serde_json::to_string(&b).unwrap()).unwrap();
-        assert_eq!((&j.culprit, &j.steps[0].eval.counts), (&b.culprit, &b.steps[0].eval.counts));
+        assert_eq!(
+            (&j.culprit, &j.steps[0].eval.counts),
+            (&b.culprit, &b.steps[0].eval.counts)
+        );
     }
 }

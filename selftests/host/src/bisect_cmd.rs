@@ -85,7 +85,9 @@ pub fn run(a: BisectArgs) -> Result<i32, Fail> {
         }
         let cache = env_nonempty("EPT_CACHE")
             .map(PathBuf::from)
-            .or_else(|| env_nonempty("XDG_CACHE_HOME").map(|x| PathBuf::from(x).join("epoll-torture")))
+            .or_else(|| {
+                env_nonempty("XDG_CACHE_HOME").map(|x| PathBuf::from(x).join("epoll-torture"))
+            })
             .or_else(|| env_nonempty("HOME").map(|h| PathBuf::from(h).join(".cache/epoll-torture")))
             .ok_or_else(|| Fail::Infra("no EPT_CACHE or HOME".into()))?;
         let exe = std::env::current_exe().map_err(|e| Fail::Infra(e.to_string()))?;

@@ -446,6 +446,37 @@ mod tests {
     }
 
     #[test]
+    fn bisect_options() {
+        let Cmd::Bisect(b) = parse(&[
+            "bisect",
+            "--scenario=wakeup",
+            "--series",
+            "qemu/series/x",
+            "--from=1",
+            "--batch",
+            "4",
+        ])
+        .unwrap()
+        .cmd
+        else {
+            panic!()
+        };
+        assert_eq!((b.arch.as_str(), b.scenario.as_str()), ("x86_64", "wakeup"));
+        assert_eq!((b.from, b.to, b.batch, b.max_runs), (1, None, 4, 12));
+        assert_eq!(
+            (b.alpha, b.beta, b.p_detect, b.p_false),
+            (0.01, 0.01, 0.8, 0.05)
+        );
+        assert!(parse(&["bisect"]).is_err(), "--scenario is required");
+        assert!(parse(&["bisect", "--scenario=x", "--series=a", "--patches=b"]).is_err());
+        let Cmd::BisectStep { state } = parse(&["bisect-step", "--state", "s.json"]).unwrap().cmd
+        else {
+            panic!()
+        };
+        assert_eq!(state, PathBuf::from("s.json"));
+    }
+
+    #[test]
     fn judge_operands_and_options_mix() {
         let Cmd::Judge(j) = parse(&["judge", "a.log", "-q", "b.log", "--scenario=smoke"])
             .unwrap()
