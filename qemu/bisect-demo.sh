@@ -64,13 +64,14 @@ make_repo() {
 
 # record TITLE CMD...: run, time, append command + output to $RESULTS.
 record() {
-	local title=$1 t0 t1 rc=0 out
+	local title=$1 t0 t1 rc=0 out err
 	shift
-	out=$(mktemp)
+	out=$(mktemp); err=$(mktemp)
 	say "$title: $*"
 	t0=$(date +%s)
-	"$@" >"$out" || rc=$?
+	"$@" >"$out" 2> >(tee "$err" >&2) || rc=$?
 	t1=$(date +%s)
+	sleep 1
 	cat "$out"
 	say "$title: exit $rc, wall $((t1 - t0)) s"
 	if [ -n "$RESULTS" ]; then
@@ -79,10 +80,13 @@ record() {
 			printf -- '- when: %s UTC, host load at the end: %s\n' "$(date -u '+%Y-%m-%d %H:%M')" "$(cut -d' ' -f1-3 /proc/loadavg)"
 			printf -- '- command: `%s`\n' "$*"
 			printf -- '- exit status: %s; **wall time: %s s**\n\n' "$rc" "$((t1 - t0))"
+			printf 'Progress (one line per step):\n\n```\n'
+			grep '^bisect:' "$err" || true
+			printf '```\n\n'
 			sed 's/^# /### /' "$out"
 		} >>"$RESULTS"
 	fi
-	rm -f "$out"
+	rm -f "$out" "$err"
 	return $rc
 }
 

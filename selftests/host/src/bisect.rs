@@ -1131,6 +1131,11 @@ pub fn run_git(
 /// `ept bisect-step --state FILE`: measure the clone's HEAD; exit 0 (old
 /// side: `git bisect good`), 1 (new side: bad) or 125 (skip).
 pub fn bisect_step(state: &Path) -> i32 {
+    // What git exports to `bisect run` commands is not for the kernel
+    // build (scripts/setlocalversion) or our own git calls.
+    for k in ["GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_PREFIX"] {
+        std::env::remove_var(k);
+    }
     let ctx: Ctx = match std::fs::read_to_string(state)
         .map_err(|e| e.to_string())
         .and_then(|t| serde_json::from_str(&t).map_err(|e| e.to_string()))

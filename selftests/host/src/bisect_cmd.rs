@@ -56,6 +56,10 @@ pub fn run(a: BisectArgs) -> Result<i32, Fail> {
     });
     let _ = std::fs::remove_dir_all(&out);
     std::fs::create_dir_all(&out).map_err(|e| Fail::Infra(format!("{}: {e}", out.display())))?;
+    // Absolute: `ept bisect-step` runs in the clone (git bisect run).
+    let out = out
+        .canonicalize()
+        .map_err(|e| Fail::Infra(format!("{}: {e}", out.display())))?;
     let ctx = Ctx {
         top: top.clone(),
         arch: a.arch.clone(),
