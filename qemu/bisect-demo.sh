@@ -19,6 +19,9 @@
 # checkout is clean. `ept bisect` clones it (--shared) and never writes it.
 #
 # Environment: RESULTS (default docs/bisect-results.md; RESULTS= for none),
+# SERIES_KERNEL_SRC (series mode on that tree instead of Debian's base: the
+# demo repository's bisect clone at HEAD is the base byte for byte, and its
+# own work tree and build dir do not wait for the base's shared work tree),
 # EPT_VM_LOCK (default $EPT_CACHE/locks/vm.lock), BISECT_ARGS (more
 # `ept bisect` options).
 set -euo pipefail
@@ -91,8 +94,9 @@ record() {
 }
 
 series() { # ARCH SCENARIO
-	record "series: $1 $2 over eventpoll-history (old end: prefix 1)" \
+	record "series: $1 $2 over eventpoll-history (old end: prefix 1)${SERIES_KERNEL_SRC:+ on KERNEL_SRC=$SERIES_KERNEL_SRC}" \
 		"$EPT" bisect --arch "$1" --scenario "$2" --series "$SERIES" --from 1 \
+		${SERIES_KERNEL_SRC:+--kernel-src "$SERIES_KERNEL_SRC"} \
 		--out "out/bisect/demo-series-$1-$2" ${BISECT_ARGS:-}
 }
 
