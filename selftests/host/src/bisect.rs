@@ -983,7 +983,7 @@ pub fn bisect_clone(cache: &Path, user: &Path) -> Result<PathBuf, String> {
         }
     } else {
         // A leftover bisect of an interrupted run.
-        let _ = git(&dir, &["bisect", "reset", "--quiet"]);
+        let _ = git(&dir, &["bisect", "reset"]);
     }
     Ok(dir)
 }
@@ -1090,7 +1090,7 @@ pub fn run_git(
     });
     let log = git(&tree, &["bisect", "log"]).unwrap_or_default();
     let _ = std::fs::write(ctx.out.join("git-bisect.log"), &log);
-    let _ = git(&tree, &["bisect", "reset", "--quiet"]);
+    let _ = git(&tree, &["bisect", "reset"]);
     let text = std::fs::read_to_string(&steps_file).unwrap_or_default();
     for l in text.lines() {
         if let Ok(mut s) = serde_json::from_str::<Step>(l) {
