@@ -117,9 +117,12 @@ short)
 	# may call. Exit 0 only when it names 0002.
 	t0=$(date +%s)
 	out=$("$EPT" bisect --arch x86_64 --scenario inversion --series "$SERIES" --from 1 \
+		${SERIES_KERNEL_SRC:+--kernel-src "$SERIES_KERNEL_SRC"} \
 		--out out/bisect/check-x86_64-inversion --json ${BISECT_ARGS:-})
 	c=$(printf '%s' "$out" | sed -n 's/^  "culprit": "\(.*\)",$/\1/p')
 	say "short bisect: culprit ${c:-none} in $(( $(date +%s) - t0 )) s"
+	[ -z "$RESULTS" ] || printf '\n## short (check) bisect: x86_64 inversion%s\n\n- when: %s UTC; culprit %s; **wall time: %s s**\n' \
+		"${SERIES_KERNEL_SRC:+ on KERNEL_SRC=$SERIES_KERNEL_SRC}" "$(date -u '+%Y-%m-%d %H:%M')" "${c:-none}" "$(( $(date +%s) - t0 ))" >>"$RESULTS"
 	case $c in 0002-*) ;; *) die "short bisect: expected 0002-*, got '${c:-none}'" ;; esac
 	;;
 all)
