@@ -298,7 +298,14 @@ pub struct Step {
     pub patch: String,
     pub subject: String,
     pub build_s: f64,
+    /// Boots and runs, waits for the VM lock included.
     pub run_s: f64,
+    /// Of run_s: waiting for the VM lock, and QEMU's own time (the logs'
+    /// `# host:` lines).
+    #[serde(default)]
+    pub vm_wait_s: f64,
+    #[serde(default)]
+    pub qemu_s: f64,
     pub boots: u32,
     pub eval: Eval,
     /// old / new / skip (the ends: their own side).
@@ -317,11 +324,14 @@ pub fn step_line(s: &Step) -> String {
         .map(|(k, v)| format!("{k} {v}"))
         .collect();
     format!(
-        "bisect: step {:>2} {:<8} {:<28} build {:>5.0}s  runs {:>2} ({})  boots {}  LLR {:+.2}  -> {}{}  [{}]{}",
+        "bisect: step {:>2} {:<8} {:<28} build {:>5.0}s  run {:>4.0}s (VM lock wait {:.0}s, QEMU {:.0}s)  runs {:>2} ({})  boots {}  LLR {:+.2}  -> {}{}  [{}]{}",
         s.n,
         s.role,
         s.what,
         s.build_s,
+        s.run_s,
+        s.vm_wait_s,
+        s.qemu_s,
         s.eval.runs,
         if counts.is_empty() {
             "-".into()
@@ -426,7 +436,7 @@ pub fn render_md(b: &Bisect) -> String {
         );
     }
     s += &format!("- wall time: {:.0} s\n\n", b.wall_s);
-    s += "| step | role | kernel | adds | build s | run s | boots | runs | verdicts | LLR | decision | P(wrong) | side |\n";
+    s += "| step | role | kernel | adds | build s | run s (VM lock wait, QEMU) | boots | runs | verdicts | LLR | decision | P(wrong) | side |\n";
     s += "|---|---|---|---|---|---|---|---|---|---|---|---|---|\n";
     for st in &b.steps {
         let counts: Vec<String> = st
@@ -436,7 +446,7 @@ pub fn render_md(b: &Bisect) -> String {
             .map(|(k, v)| format!("{k} {v}"))
             .collect();
         s += &format!(
-            "| {} | {} | {} | {} | {:.0} | {:.0} | {} | {} | {} | {:+.2} | {}{} | {} | {:?} |\n",
+            "| {} | {} | {} | {} | {:.0} | {:.0} ({:.0}, {:.0}) | {} | {} | {} | {:+.2} | {}{} | {} | {:?} |\n",
             st.n,
             st.role,
             st.what,
@@ -447,6 +457,8 @@ pub fn render_md(b: &Bisect) -> String {
             },
             st.build_s,
             st.run_s,
+            st.vm_wait_s,
+            st.qemu_s,
             st.boots,
             st.eval.runs,
             if counts.is_empty() {
@@ -593,6 +605,24 @@ fn tail(path: &Path, n: usize) -> String {
     v.into_iter().rev().collect::<Vec<_>>().join(" | ")
 }
 
+/// (VM-lock wait, QEMU seconds) from a console log's `# host:` lines.
+pub fn host_times(log: &str) -> (f64, f64) {
+    let num = |l: &str, pre: &str, post: &str| -> Option<f64> {
+        l.split_once(pre)?.1.split_once(post)?.0.trim().parse().ok()
+    };
+    let (mut w, mut q) = (0.0, 0.0);
+    for l in log.lines().filter(|l| l.starts_with("# host: ")) {
+        if let Some(x) = num(l, "waited ", "s for the VM lock") {
+            w += x;
+        } else if let Some(x) = num(l, "QEMU exited after ", "s") {
+            q += x;
+        } else if let Some(x) = num(l, "killing QEMU after ", "s") {
+            q += x;
+        }
+    }
+    (w, q)
+}
+
 /// Build, then boot batches until the SPRT decides. `dir`: the step's
 /// output directory.
 pub fn measure(ctx: &Ctx, k: &Kernel, dir: &Path, mut step: Step) -> Step {
@@ -705,6 +735,11 @@ pub fn measure(ctx: &Ctx, k: &Kernel, dir: &Path, mut step: Step) -> Step {
         }
     }
     step.run_s = t1.elapsed().as_secs_f64();
+    for l in &step.logs {
+        let (w, q) = host_times(&std::fs::read_to_string(l).unwrap_or_default());
+        step.vm_wait_s += w;
+        step.qemu_s += q;
+    }
     if let Some(r) = reasons.first() {
         step.note = format!("{} run(s) without evidence, e.g.: {r}", reasons.len());
     }
@@ -720,6 +755,8 @@ fn new_step(n: usize, role: &str, what: &str, patch: &str, subject: &str, s: &Sp
         subject: subject.into(),
         build_s: 0.0,
         run_s: 0.0,
+        vm_wait_s: 0.0,
+        qemu_s: 0.0,
         boots: 0,
         eval: evaluate(s, &[]),
         side: Side::Skip,
@@ -1265,6 +1302,13 @@ mod tests {
         let e = evaluate(&s, &ff);
         assert_eq!(e.outcome, Outcome::Undecided);
         assert!(!wants_more(&s, &e));
+    }
+
+    #[test]
+    fn host_times_from_a_log() {
+        let log = "# host: waited 324s for the VM lock\n[+0001.0] x\n# host: QEMU exited after 95s\n# host: HANG: killing QEMU after 272s\n";
+        assert_eq!(host_times(log), (324.0, 367.0));
+        assert_eq!(host_times(""), (0.0, 0.0));
     }
 
     #[test]
