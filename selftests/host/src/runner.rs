@@ -1117,7 +1117,7 @@ mod tests {
             .unwrap();
         let text = String::from_utf8_lossy(&out.stdout);
         assert_eq!(out.status.code(), Some(3), "{text}");
-        let want = "EPT: plan runs=inversion:1,wakeup:1\nEPT: run begin scenario=inversion repeat=1\nept-run --dups 4 --timeout 120 inversion a=1\nEPT: run end scenario=inversion repeat=1 rc=0\nEPT: run begin scenario=wakeup repeat=1\nept-wakeup \nEPT: run end scenario=wakeup repeat=1 rc=3\n";
+        let want = "EPT: plan runs=inversion:1,wakeup:1\nEPT: run begin scenario=inversion repeat=1\nept-run --dups 4 --timeout 120 inversion a=1\nEPT: run end scenario=inversion repeat=1 rc=0\nEPT: run begin scenario=wakeup repeat=1\nept-wakeup --stop-first\nEPT: run end scenario=wakeup repeat=1 rc=3\n";
         assert_eq!(text, want);
         let _ = std::fs::remove_dir_all(&dir);
     }

@@ -1379,11 +1379,17 @@ fn rwlock_epoll16_failure_on_x86_64_is_a_plain_failure() {
         "{}",
         evidence(&j)
     );
-    // epoll65 there is the rwlock finding, not a failure.
-    assert!(j
-        .notes
-        .iter()
-        .any(|n| n.starts_with("FINDING: selftest global.epoll65")));
+    // epoll65 hit the harness timeout there (the stock, unscaled test), on
+    // the baseline too: an emulation cost, not rwlock's false-negative
+    // finding, which names a failed assertion.
+    assert!(
+        j.notes.iter().any(|n| n
+            .starts_with("selftest global.epoll65: harness timeout, a known emulation failure")
+            && n.ends_with("the unmodified kernel (baseline) fails it too")),
+        "{:?}",
+        j.notes
+    );
+    assert!(!j.notes.iter().any(|n| n.starts_with("FINDING")));
 }
 
 #[test]
