@@ -48,13 +48,14 @@ run() { # name cmd...: run quietly, keep its output in a log
 }
 
 # --- host side ---
-run "host tool: cargo test" cargo test -q --manifest-path selftests/host/Cargo.toml
+# The release build first: the tests then reuse its compiled dependencies.
+run "host tool: build" cargo build -q --release --manifest-path selftests/host/Cargo.toml
+run "host tool: cargo test" cargo test -q --release --manifest-path selftests/host/Cargo.toml
 run "host tool: rustfmt" cargo fmt --check --manifest-path selftests/host/Cargo.toml
 run "host tool: clippy" cargo clippy -q --all-targets --manifest-path selftests/host/Cargo.toml -- -D warnings
 run "guest programs: rustfmt" cargo fmt --check --manifest-path selftests/guest/Cargo.toml
 run "guest programs: clippy" cargo clippy -q --all-targets --manifest-path selftests/guest/Cargo.toml -- -D warnings
 run "guest programs: cargo test" cargo test -q --manifest-path selftests/guest/Cargo.toml
-run "host tool: build" cargo build -q --release --manifest-path selftests/host/Cargo.toml
 run "shell scripts: bash -n" bash -c 'for f in qemu/*.sh; do bash -n "$f" || exit 1; done; for f in selftests/scenarios/*.sh; do sh -n "$f" || exit 1; done'
 EPT="$EPT_TOP/selftests/host/target/release/ept"
 t_host=$(date +%s)
