@@ -341,6 +341,31 @@ const CASES: &[Case] = &[
         negative: None,
     },
     Case {
+        file: "x86_64-rwlock-debug-load-interleaved.log",
+        scenario: "debug-load",
+        verdict: Pass,
+        findings: &[
+            (Pass, "epoll_torture ok: throughput", 24),
+        ],
+        stalls: None,
+        results: 24,
+        negative: None,
+    },
+    Case {
+        file: "x86_64-rwlock-debug-load-kunit-warning.log",
+        scenario: "debug-load",
+        verdict: Crash,
+        findings: &[
+            (Crash, "kernel WARNING", 1),
+            (Pass, "epoll_torture ok: throughput", 22),
+        ],
+        stalls: None,
+        results: 22,
+        negative: Some(
+            "the kernel crate's own KUnit suite rust_spinlock_irq_condvar warned at boot under lockdep on PREEMPT_RT; since then run-vm.sh runs only our suite (kunit.filter_glob)",
+        ),
+    },
+    Case {
         file: "x86_64-rwlock-epoll-selftests-epoll16.log",
         scenario: "epoll-selftests",
         verdict: Fail,
@@ -661,6 +686,7 @@ fn every_fixture_meets_its_cell_or_is_a_named_negative_example() {
         [
             "host-x86_64-rwlock-stall.log",
             "host-x86_64-spinlock-smoke.log",
+            "x86_64-rwlock-debug-load-kunit-warning.log",
             "x86_64-rwlock-epoll-selftests-epoll16.log",
             "x86_64-spinlock-deadline-before-boot.log",
             "x86_64-spinlock-debug-load-watchdog.log",
@@ -1687,4 +1713,37 @@ fn judgement_json_fields_are_stable() {
     assert_eq!(v["metrics"]["values"]["stalls"], 1.0);
     let back: Judgement = serde_json::from_value(v).unwrap();
     assert_eq!(back, j);
+}
+
+#[test]
+fn a_module_result_printed_into_a_selftest_line_still_counts() {
+    // Real DEBUG=1 rwlock boot: the kernel's selftests and 24 module runs
+    // share the console, and once the module's `ok 1 throughput` record
+    // landed in the middle of a selftest's `TAP version 13` line. Every
+    // plan has its result.
+    let j = judged("x86_64-rwlock-debug-load-interleaved.log", "debug-load");
+    assert_eq!(j.verdict, Pass, "{}", evidence(&j));
+    assert_eq!(j.metrics.values["plans"], 24.0);
+    assert_eq!(j.metrics.results.len(), 24);
+}
+
+#[test]
+fn a_kernel_warning_is_a_crash_with_its_site() {
+    // Real DEBUG=1 rwlock boot before kunit.filter_glob: the kernel crate's
+    // rust_spinlock_irq_condvar suite asserts irqs off under spin_lock_irq(),
+    // which PREEMPT_RT does not do.
+    let j = judged("x86_64-rwlock-debug-load-kunit-warning.log", "debug-load");
+    assert_eq!(j.verdict, Crash, "{}", evidence(&j));
+    let w = j
+        .findings
+        .iter()
+        .find(|f| f.what == "kernel WARNING")
+        .expect("the WARNING finding");
+    assert!(
+        w.lines
+            .iter()
+            .any(|l| l.contains("rust_helper_lockdep_assert_irqs_disabled")),
+        "{:?}",
+        w.lines
+    );
 }
