@@ -709,6 +709,7 @@ pub fn measure(ctx: &Ctx, k: &Kernel, dir: &Path, mut step: Step) -> Step {
             logs: bdir.join("logs"),
             deadline: ctx.deadline,
             isolate: false,
+            build_first: false,
             force: false,
             pack: ctx.sprt.batch,
             params: None,

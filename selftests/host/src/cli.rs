@@ -115,6 +115,11 @@ pub struct RunArgs {
     /// repeat index share a boot, hang-prone last; also ISOLATE=1]
     #[arg(long, verbatim_doc_comment)]
     pub isolate: bool,
+    /// Build every kernel before the first boot, so that no boot shares
+    /// the host with a build [default: boot a cell while the next builds;
+    /// also BUILD_FIRST=1]
+    #[arg(long, verbatim_doc_comment)]
+    pub build_first: bool,
     /// Runs of N consecutive repeat indices share a boot
     #[arg(long, value_name = "N", default_value_t = 1,
           value_parser = clap::value_parser!(u32).range(1..))]
