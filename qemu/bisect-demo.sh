@@ -108,28 +108,6 @@ gitmode() { # ARCH SCENARIO
 		--good demo-rwlock --bad HEAD --out "out/bisect/demo-git-$1-$2" ${BISECT_ARGS:-}
 }
 
-# Guard: bash reads a script while it runs, so a copy started from an older
-# version of this file resumes mid-file after an edit; it lands here and stops.
-if false; then
-exit;exit;exit;exit;exit;exit;exit;exit;exit;exit;exit;exit;exit;exit;exit;
-exit;exit;exit;exit;exit;exit;exit;exit;exit;exit;exit;exit;exit;exit;exit;
-exit;exit;exit;exit;exit;exit;exit;exit;exit;exit;exit;exit;exit;exit;exit;
-exit;exit;exit;exit;exit;exit;exit;exit;exit;exit;exit;exit;exit;exit;exit;
-exit;exit;exit;exit;exit;exit;exit;exit;exit;exit;exit;exit;exit;exit;exit;
-exit;exit;exit;exit;exit;exit;exit;exit;exit;exit;exit;exit;exit;exit;exit;
-exit;exit;exit;exit;exit;exit;exit;exit;exit;exit;exit;exit;exit;exit;exit;
-exit;exit;exit;exit;exit;exit;exit;exit;exit;exit;exit;exit;exit;exit;exit;
-exit;exit;exit;exit;exit;exit;exit;exit;exit;exit;exit;exit;exit;exit;exit;
-exit;exit;exit;exit;exit;exit;exit;exit;exit;exit;exit;exit;exit;exit;exit;
-exit;exit;exit;exit;exit;exit;exit;exit;exit;exit;exit;exit;exit;exit;exit;
-exit;exit;exit;exit;exit;exit;exit;exit;exit;exit;exit;exit;exit;exit;exit;
-exit;exit;exit;exit;exit;exit;exit;exit;exit;exit;exit;exit;exit;exit;exit;
-exit;exit;exit;exit;exit;exit;exit;exit;exit;exit;exit;exit;exit;exit;exit;
-exit;exit;exit;exit;exit;exit;exit;exit;exit;exit;exit;exit;exit;exit;exit;
-exit;exit;exit;exit;exit;exit;exit;exit;exit;exit;exit;exit;exit;exit;exit;
-exit;exit;exit;exit;exit;exit;exit;exit;exit;exit;exit;exit;exit;exit;exit;
-exit;exit;exit;exit;exit;exit;exit;exit;exit;exit;exit;exit;exit;exit;exit;
-fi
 case "${1:-}" in
 repo) make_repo ;;
 series) series "${2:?ARCH}" "${3:?SCENARIO}" ;;
