@@ -24,7 +24,8 @@
 #
 # Knobs: ARCHS, VARIANTS (the `check` set; ARCHS also drops check-cross),
 #        CHECK_SELFTESTS=0 (no epoll-selftests), CHECK_CROSS=0, CHECK_612=0,
-#        CHECK_DEBUG=0, CHECK_SETS="check ..." (default: check check-cross).
+#        CHECK_DEBUG=0, CHECK_SETS="check ..." (default: check check-cross),
+#        CHECK_BISECT=0 (no short bisect).
 set -uo pipefail
 EPT_TAG=check
 . "$(dirname "$0")/lib.sh"
@@ -86,6 +87,14 @@ for s in $sets; do
 		say "$s: ept run done in $(( $(date +%s) - t0 ))s"
 	)
 done
+
+# A real, short bisect (docs/bisect.md): x86_64 inversion over the
+# eventpoll-history series must name 0002 (rwlock -> spinlock), each step
+# decided by its own runs. Its first prefix is the rwlock cell built above.
+if [ "${CHECK_BISECT:-1}" = 1 ] && [[ " $sets " == *" check "* ]] && [ -z "${ARCHS:-}" ]; then
+	run "bisect: x86_64 inversion over qemu/series/eventpoll-history names 0002" \
+		env RESULTS= bash qemu/bisect-demo.sh short
+fi
 
 # The module's own lints, once a kernel is there to build against.
 (
