@@ -1,0 +1,50 @@
+#!/bin/sh
+# TRACE=1 (docs/trace.md): after a module run, print the frozen ftrace
+# window to the console between EPT-TRACE-BEGIN / EPT-TRACE-END, every line
+# prefixed "ftrace: " (the host strips it and writes <cell>.trace.txt).
+#
+# Which buffer: the module froze either the snapshot (tracing_snapshot() at
+# each new worst call over the threshold: "# trace snapshot reason=worst
+# lat_us=N" in dmesg) or the live buffer (tracing_off() when it declared a
+# hang: tracing_on reads 0). The window is the last N ms before the freeze
+# on every CPU: the worst call's latency plus EPT_TRACE_MARGIN_MS (20), or
+# EPT_TRACE_HANG_MS (6000) for a hang.
+T=/sys/kernel/tracing
+[ -r $T/trace ] || mount -t tracefs nodev $T 2>/dev/null
+if [ ! -r $T/trace ]; then
+	echo "EPT-TRACE-NONE reason=no-tracefs"
+	exit 0
+fi
+seen=/tmp/ept-trace-seen
+n_snap=$(dmesg | grep -c '# trace snapshot reason=worst')
+if [ "$(cat $T/tracing_on)" = 0 ]; then
+	reason=hang src=$T/trace lat=""
+	win=${EPT_TRACE_HANG_MS:-6000}
+elif [ "$n_snap" -gt "$(cat $seen 2>/dev/null || echo 0)" ]; then
+	reason=worst src=$T/snapshot
+	lat=$(dmesg | sed -n 's/.*# trace snapshot reason=worst lat_us=\([0-9]*\).*/\1/p' | tail -n1)
+	win=$((lat / 1000 + ${EPT_TRACE_MARGIN_MS:-20}))
+else
+	echo "EPT-TRACE-NONE reason=no-freeze (no call over the threshold, no hang)"
+	exit 0
+fi
+echo "$n_snap" >$seen
+grep -v '^#' "$src" >/tmp/ept-trace.raw
+# The last $win ms before the newest event (the freeze), on every CPU.
+end=$(awk '{ for (i = 4; i <= NF; i++) if ($i ~ /^[0-9]+\.[0-9]+:$/) { t = $i + 0; if (t > m) m = t; break } }
+	END { printf "%.6f", m }' /tmp/ept-trace.raw)
+awk -v from="$end" -v w="$win" 'BEGIN { from -= w / 1000 }
+	{ for (i = 4; i <= NF; i++) if ($i ~ /^[0-9]+\.[0-9]+:$/) { if ($i + 0 >= from) print; break } }' \
+	/tmp/ept-trace.raw >/tmp/ept-trace.win
+lines=$(wc -l </tmp/ept-trace.win)
+echo "EPT-TRACE-BEGIN reason=$reason${lat:+ lat_us=$lat} window_ms=$win end_s=$end lines=$lines total=$(wc -l </tmp/ept-trace.raw) buffer_kb=$(cat $T/buffer_size_kb)"
+sed 's/^/ftrace: /' /tmp/ept-trace.win
+echo "EPT-TRACE-END reason=$reason lines=$lines"
+rm -f /tmp/ept-trace.raw /tmp/ept-trace.win
+if [ $reason = hang ]; then
+	echo >$T/trace
+	echo 1 >$T/tracing_on
+else
+	echo 2 >$T/snapshot 2>/dev/null # clear, keep allocated
+fi
+exit 0
