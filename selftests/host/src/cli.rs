@@ -99,6 +99,10 @@ pub struct RunArgs {
     /// repeat index share a boot, hang-prone last; also ISOLATE=1]
     #[arg(long, verbatim_doc_comment)]
     pub isolate: bool,
+    /// Trace the worst call and hangs: timeline SVG, root cause,
+    /// <cell>.trace.txt (also TRACE=1; docs/trace.md)
+    #[arg(long, verbatim_doc_comment)]
+    pub trace: bool,
     /// Runs of N consecutive repeat indices share a boot
     #[arg(long, value_name = "N", default_value_t = 1,
           value_parser = clap::value_parser!(u32).range(1..))]
