@@ -2,8 +2,9 @@
 
 //! Freezing the ftrace buffer at the moment that matters (`trace=1`).
 //!
-//! A call that sets a new worst latency over the threshold takes a
-//! snapshot (`tracing_snapshot()`: the live buffer is swapped into the
+//! A call that sets a new worst latency takes a snapshot, under the
+//! threshold too, so a run without an inversion still shows its worst
+//! wait (`tracing_snapshot()`: the live buffer is swapped into the
 //! snapshot buffer, so the snapshot always holds the window before the
 //! worst call). A declared hang stops tracing (`tracing_off()`), so the
 //! buffer keeps the window before the hang for the guest or the host's
