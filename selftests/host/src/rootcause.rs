@@ -353,14 +353,14 @@ pub fn key_wait(m: &Model) -> Option<&Wait> {
 fn waker(recs: &[Record], w: &Wait) -> Option<u32> {
     let end = w.end?;
     recs.iter()
-        .filter(|r| {
+        .rev()
+        .find(|r| {
             r.event == "sched_waking"
                 && r.num("pid") == Some(w.pid as i64)
                 && r.ts >= w.begin
                 && r.ts <= end + 1e-6
                 && r.pid != w.pid
         })
-        .last()
         .map(|r| r.pid)
 }
 
@@ -512,8 +512,8 @@ fn hang_cycle(m: &Model, recs: &[Record], ep_lock_type: Option<&str>) -> String 
     // Soft timers: the last expiry a ktimers thread ran.
     let last_soft = recs
         .iter()
-        .filter(|r| r.event == "hrtimer_expire_entry" && r.task.starts_with("ktimers"))
-        .last();
+        .rev()
+        .find(|r| r.event == "hrtimer_expire_entry" && r.task.starts_with("ktimers"));
     if let Some(r) = last_soft {
         parts.push(format!(
             "no soft hrtimer expired for the last {} (last in {})",

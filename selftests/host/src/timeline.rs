@@ -267,8 +267,8 @@ pub fn render(win: &Window, title: &str, cause: &str) -> String {
         let cpu = m
             .slices
             .iter()
-            .filter(|s| s.pid == b.pid && s.begin <= b.ts)
-            .last()
+            .rev()
+            .find(|s| s.pid == b.pid && s.begin <= b.ts)
             .map(|s| s.cpu)
             .or_else(|| m.slices.iter().find(|s| s.pid == b.pid).map(|s| s.cpu))
             .unwrap_or(m.cpus.first().copied().unwrap_or(0));
