@@ -25,9 +25,8 @@
 # (qemu_cpu_s: utime+stime of QEMU; vcpu_wait_s: run-queue wait summed over
 # QEMU's threads, /proc/PID/task/*/schedstat field 2.)
 # EPT_VM_LOCK=FILE: hold an flock on FILE while QEMU runs (one VM at a time).
-# TRACE=1 (docs/trace.md): the tracepoints of EPT_TRACE_EVENTS on the
-# command line with trace_buf_size=EPT_TRACE_BUF (per CPU, 256K); on a hang
-# SysRq-z (ftrace_dump) follows SysRq-w/-t.
+# TRACE=1 (docs/trace.md): on a hang SysRq-z (ftrace_dump) follows
+# SysRq-w/-t (the guest enables the events itself, after boot).
 # Exit: 0 the guest powered off after its plan, 124 hang, 1 harness error.
 set -euo pipefail
 EPT_TAG=vm
@@ -80,10 +79,6 @@ if [ -n "$plan" ]; then
 	img="$tmp/initrd"
 fi
 
-trace_events=${EPT_TRACE_EVENTS:-sched:sched_switch,sched:sched_waking,sched:sched_pi_setprio,lock:contention_begin,lock:contention_end,timer:hrtimer_start,timer:hrtimer_expire_entry,timer:hrtimer_expire_exit}
-if [ "${TRACE:-0}" = 1 ]; then
-	append="trace_event=$trace_events trace_buf_size=${EPT_TRACE_BUF:-256K} $append"
-fi
 cmdline="console=$CONSOLE $CMDLINE_ARCH panic=-1 loglevel=7 sysrq_always_enabled $append"
 qemu=("$QEMU" $QEMU_MACHINE $QEMU_FIRMWARE $accel -smp 2 -m 1024 -nographic -no-reboot
 	-nic none -kernel "$cell/$(basename "$KIMAGE")" -initrd "$img" -append "$cmdline"

@@ -9,10 +9,24 @@
 # hang: tracing_on reads 0). The window is the last N ms before the freeze
 # on every CPU: the worst call's latency plus EPT_TRACE_MARGIN_MS (20), or
 # EPT_TRACE_HANG_MS (6000) for a hang.
+#
+# `trace-dump.sh setup` (once per boot, before the first run): enables the
+# events (EPT_TRACE_EVENTS) with EPT_TRACE_BUF_KB (256) per CPU. At run time,
+# not on the kernel command line: x86_64 TCG with trace_event= on the
+# command line hung at SMP bring-up (docs/trace.md).
 T=/sys/kernel/tracing
 [ -r $T/trace ] || mount -t tracefs nodev $T 2>/dev/null
 if [ ! -r $T/trace ]; then
 	echo "EPT-TRACE-NONE reason=no-tracefs"
+	exit 0
+fi
+if [ "${1:-}" = setup ]; then
+	ev=${EPT_TRACE_EVENTS:-sched:sched_switch sched:sched_waking sched:sched_pi_setprio lock:contention_begin lock:contention_end timer:hrtimer_start timer:hrtimer_expire_entry timer:hrtimer_expire_exit}
+	echo ${EPT_TRACE_BUF_KB:-256} >$T/buffer_size_kb
+	: >$T/set_event
+	for e in $ev; do echo "$e" >>$T/set_event || echo "EPT-TRACE-NONE reason=no-event:$e"; done
+	echo 1 >$T/tracing_on
+	echo "EPT-TRACE-SETUP events=$(wc -l <$T/set_event) buffer_kb=$(cat $T/buffer_size_kb)"
 	exit 0
 fi
 seen=/tmp/ept-trace-seen

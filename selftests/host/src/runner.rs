@@ -245,7 +245,7 @@ pub fn plan_text(b: &Boot, scen: &Scenarios, o: &RunOpts) -> String {
     // frozen window is dumped after each module run, inside its markers.
     let trace = crate::ftrace::enabled();
     if trace {
-        s.push_str("export EPT_TRACE=1\n");
+        s.push_str("export EPT_TRACE=1\nsh /ept/scenarios/trace-dump.sh setup\n");
     }
     s.push_str(&format!(
         "echo \"EPT: plan runs={}\"\nprc=0\n",
