@@ -21,10 +21,17 @@ if [ ! -r $T/trace ]; then
 	exit 0
 fi
 if [ "${1:-}" = setup ]; then
-	ev=${EPT_TRACE_EVENTS:-sched:sched_switch sched:sched_waking sched:sched_pi_setprio lock:contention_begin lock:contention_end timer:hrtimer_start timer:hrtimer_expire_entry timer:hrtimer_expire_exit}
+	# No hrtimer_expire_exit and no tick timer (tick_nohz_handler): at
+	# 1 kHz on a CPU a hog keeps busy they would overwrite the seconds
+	# before a hang in the ring buffer.
+	ev=${EPT_TRACE_EVENTS:-sched:sched_switch sched:sched_waking sched:sched_pi_setprio lock:contention_begin lock:contention_end timer:hrtimer_start timer:hrtimer_expire_entry}
 	echo ${EPT_TRACE_BUF_KB:-256} >$T/buffer_size_kb
 	: >$T/set_event
 	for e in $ev; do echo "$e" >>$T/set_event || echo "EPT-TRACE-NONE reason=no-event:$e"; done
+	for e in hrtimer_start hrtimer_expire_entry; do
+		echo 'function.function != tick_nohz_handler' >$T/events/timer/$e/filter ||
+			echo "EPT-TRACE-NONE reason=no-filter:$e"
+	done
 	echo 1 >$T/tracing_on
 	echo "EPT-TRACE-SETUP events=$(wc -l <$T/set_event) buffer_kb=$(cat $T/buffer_size_kb)"
 	exit 0
