@@ -8,7 +8,7 @@
 # lat_us=N" in dmesg) or the live buffer (tracing_off() when it declared a
 # hang: tracing_on reads 0). The window is the last N ms before the freeze
 # on every CPU: the worst call's latency plus EPT_TRACE_MARGIN_MS (20), or
-# EPT_TRACE_HANG_MS (6000) for a hang.
+# for a hang EPT_TRACE_HANG_MS (default: the module's stall_ms + 500).
 #
 # `trace-dump.sh setup` (once per boot, before the first run): enables the
 # events (EPT_TRACE_EVENTS) with EPT_TRACE_BUF_KB (256) per CPU. At run time,
@@ -40,7 +40,9 @@ seen=/tmp/ept-trace-seen
 n_snap=$(dmesg | grep -c '# trace snapshot reason=worst')
 if [ "$(cat $T/tracing_on)" = 0 ]; then
 	reason=hang src=$T/trace lat=""
-	win=${EPT_TRACE_HANG_MS:-6000}
+	# The module's watchdog (stall_ms of its `# config` line) plus 500 ms.
+	st=$(dmesg | sed -n 's/.*# config .* stall_ms=\([0-9]*\).*/\1/p' | tail -n1)
+	win=${EPT_TRACE_HANG_MS:-$((${st:-5000} + 500))}
 elif [ "$n_snap" -gt "$(cat $seen 2>/dev/null || echo 0)" ]; then
 	reason=worst src=$T/snapshot
 	lat=$(dmesg | sed -n 's/.*# trace snapshot reason=worst lat_us=\([0-9]*\).*/\1/p' | tail -n1)
