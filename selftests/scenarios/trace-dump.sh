@@ -11,7 +11,7 @@
 # for a hang EPT_TRACE_HANG_MS (default: the module's stall_ms + 500).
 #
 # `trace-dump.sh setup` (once per boot, before the first run): enables the
-# events (EPT_TRACE_EVENTS) with EPT_TRACE_BUF_KB (256) per CPU. At run time,
+# events (EPT_TRACE_EVENTS) with EPT_TRACE_BUF_KB (1024) per CPU. At run time,
 # not on the kernel command line: x86_64 TCG with trace_event= on the
 # command line hung at SMP bring-up (docs/trace.md).
 T=/sys/kernel/tracing
@@ -25,7 +25,7 @@ if [ "${1:-}" = setup ]; then
 	# 1 kHz on a CPU a hog keeps busy they would overwrite the seconds
 	# before a hang in the ring buffer.
 	ev=${EPT_TRACE_EVENTS:-sched:sched_switch sched:sched_waking sched:sched_pi_setprio lock:contention_begin lock:contention_end timer:hrtimer_start timer:hrtimer_expire_entry}
-	echo ${EPT_TRACE_BUF_KB:-256} >$T/buffer_size_kb
+	echo ${EPT_TRACE_BUF_KB:-1024} >$T/buffer_size_kb
 	: >$T/set_event
 	for e in $ev; do echo "$e" >>$T/set_event || echo "EPT-TRACE-NONE reason=no-event:$e"; done
 	for e in hrtimer_start hrtimer_expire_entry; do

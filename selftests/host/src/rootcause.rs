@@ -111,6 +111,8 @@ impl Model {
             return m;
         }
         let mut prios: BTreeMap<u32, BTreeMap<i64, u32>> = BTreeMap::new();
+        // The unboosted priority: the lowest (numerically largest) one a
+        // task's PI changes went between.
         let mut first_boost_old: BTreeMap<u32, i64> = BTreeMap::new();
         let name = |m: &mut Model, pid: u32, n: &str| {
             m.tasks.entry(pid).or_insert_with(|| Task {
@@ -125,7 +127,9 @@ impl Model {
         };
         // Per CPU: who runs since when.
         let mut running: BTreeMap<u32, (u32, f64)> = BTreeMap::new();
-        let mut open: BTreeMap<(u32, String), Wait> = BTreeMap::new();
+        // One open wait per task: a nested wait (rwbase's inner rtmutex,
+        // an rtmutex's wait_lock spin) belongs to the outer one.
+        let mut open: BTreeMap<u32, Wait> = BTreeMap::new();
         for r in recs {
             if !m.cpus.contains(&r.cpu) {
                 m.cpus.push(r.cpu);
@@ -176,7 +180,8 @@ impl Model {
                         r.num("newprio"),
                     ) {
                         name(&mut m, p as u32, c);
-                        first_boost_old.entry(p as u32).or_insert(o);
+                        let base = first_boost_old.entry(p as u32).or_insert(o.max(n));
+                        *base = (*base).max(o.max(n));
                         m.boosts.push(Boost {
                             pid: p as u32,
                             ts: r.ts,
@@ -194,13 +199,14 @@ impl Model {
                         begin: r.ts,
                         end: None,
                     };
-                    // A nested wait (rwbase's inner rtmutex) keeps the outer one.
-                    open.entry((r.pid, w.lock.clone())).or_insert(w);
+                    open.entry(r.pid).or_insert(w);
                 }
                 "contention_end" => {
-                    if let Some(mut w) = open.remove(&(r.pid, lock_of(r))) {
-                        w.end = Some(r.ts);
-                        m.waits.push(w);
+                    if open.get(&r.pid).is_some_and(|w| w.lock == lock_of(r)) {
+                        if let Some(mut w) = open.remove(&r.pid) {
+                            w.end = Some(r.ts);
+                            m.waits.push(w);
+                        }
                     }
                 }
                 _ => {}
@@ -332,20 +338,54 @@ fn ms(s: f64) -> String {
     }
 }
 
-/// The wait that counts: the longest one (an open wait lasts until the end),
-/// ties to the higher-priority waiter.
-pub fn key_wait(m: &Model) -> Option<&Wait> {
-    m.waits.iter().max_by(|a, b| {
-        let la = a.end.unwrap_or(m.end) - a.begin;
-        let lb = b.end.unwrap_or(m.end) - b.begin;
-        la.partial_cmp(&lb)
-            .unwrap_or(std::cmp::Ordering::Equal)
-            .then_with(|| {
-                let pa = m.task(a.pid).prio.unwrap_or(200);
-                let pb = m.task(b.pid).prio.unwrap_or(200);
-                pb.cmp(&pa)
+/// The wait that counts in a window frozen at a worst call of `lat_us`:
+/// the caller of the snapshot is the task of the window's last event (it
+/// swaps the buffer right after its call); its sleeping-lock wait (not a
+/// raw spin, `flags=SPIN`) that overlaps the call most, the call being the
+/// last `lat_us` before the freeze (+10% +2 ms: the module's clock and the
+/// trace clock drift apart under TCG). Without one, any task's wait that
+/// overlaps the call most; then [`key_wait`].
+pub fn key_wait_in(m: &Model, lat_us: Option<u64>, last_pid: Option<u32>) -> Option<&Wait> {
+    let Some(lat) = lat_us else {
+        return key_wait(m);
+    };
+    let from = m.end - lat as f64 / 1e6 * 1.1 - 0.002;
+    let overlap = |w: &Wait| w.end.unwrap_or(m.end).min(m.end) - w.begin.max(from);
+    let best = |only: Option<u32>| {
+        m.waits
+            .iter()
+            .filter(|w| w.flags != "SPIN" && only.is_none_or(|p| p == w.pid) && overlap(w) > 0.0)
+            .max_by(|a, b| {
+                overlap(a)
+                    .partial_cmp(&overlap(b))
+                    .unwrap_or(std::cmp::Ordering::Equal)
             })
-    })
+    };
+    last_pid
+        .filter(|p| *p != 0)
+        .and_then(|p| best(Some(p)))
+        .or_else(|| best(None))
+        .or_else(|| key_wait(m))
+}
+
+/// The longest wait (an open one lasts until the end), ties to the
+/// higher-priority waiter; raw spins only when there is nothing else.
+pub fn key_wait(m: &Model) -> Option<&Wait> {
+    let sleeping = m.waits.iter().any(|w| w.flags != "SPIN");
+    m.waits
+        .iter()
+        .filter(|w| !sleeping || w.flags != "SPIN")
+        .max_by(|a, b| {
+            let la = a.end.unwrap_or(m.end) - a.begin;
+            let lb = b.end.unwrap_or(m.end) - b.begin;
+            la.partial_cmp(&lb)
+                .unwrap_or(std::cmp::Ordering::Equal)
+                .then_with(|| {
+                    let pa = m.task(a.pid).prio.unwrap_or(200);
+                    let pb = m.task(b.pid).prio.unwrap_or(200);
+                    pb.cmp(&pa)
+                })
+        })
 }
 
 /// Who ended a wait: the task whose sched_waking woke the waiter last
@@ -372,7 +412,12 @@ pub fn root_cause(win: &Window, ep_lock_type: Option<&str>) -> Option<String> {
         return None;
     }
     let m = Model::build(recs);
-    let Some(w) = key_wait(&m) else {
+    let key = if win.reason == "hang" {
+        key_wait(&m)
+    } else {
+        key_wait_in(&m, win.lat_us, recs.last().map(|r| r.pid))
+    };
+    let Some(w) = key else {
         let boosts = boost_summary(&m, m.start, m.end);
         return Some(format!(
             "no lock contention in the {} window before the {}{}",
@@ -479,19 +524,29 @@ fn hang_cycle(m: &Model, recs: &[Record], ep_lock_type: Option<&str>) -> String 
             behind
         ));
     }
-    // Runnable-but-preempted tasks and who runs the CPUs.
+    // Who ran the CPUs since the first wait: a task with most of that time.
+    let span = m.end - first;
     for cpu in &m.cpus {
-        if let Some(s) = m
-            .slices
-            .iter()
-            .find(|s| s.cpu == *cpu && s.left.is_none() && s.begin <= first + 1e-3)
+        let mut on: BTreeMap<u32, f64> = BTreeMap::new();
+        for s in m.slices.iter().filter(|s| s.cpu == *cpu) {
+            let o = s.end.min(m.end) - s.begin.max(first);
+            if o > 0.0 {
+                *on.entry(s.pid).or_default() += o;
+            }
+        }
+        if let Some((pid, t)) = on
+            .into_iter()
+            .max_by(|a, b| a.1.partial_cmp(&b.1).unwrap_or(std::cmp::Ordering::Equal))
         {
-            parts.push(format!(
-                "{} ran on CPU{} throughout ({})",
-                m.task(s.pid).label(),
-                cpu,
-                ms(m.end - s.begin.max(m.start))
-            ));
+            if span > 0.0 && t > 0.5 * span {
+                parts.push(format!(
+                    "{} ran {} of those {} on CPU{}",
+                    m.task(pid).label(),
+                    ms(t),
+                    ms(span),
+                    cpu
+                ));
+            }
         }
     }
     let waiting: Vec<u32> = open.iter().map(|w| w.pid).collect();

@@ -9,7 +9,7 @@
 //! axis is in ms from the window's start. The root-cause line is the title.
 
 use crate::ftrace::Window;
-use crate::rootcause::{key_wait, policy, Model};
+use crate::rootcause::{key_wait, key_wait_in, policy, Model};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
@@ -111,7 +111,12 @@ pub fn render(win: &Window, title: &str, cause: &str) -> String {
         );
     }
     // The interval that counts.
-    if let Some(kw) = key_wait(&m) {
+    let key = if win.reason == "hang" {
+        key_wait(&m)
+    } else {
+        key_wait_in(&m, win.lat_us, win.records.last().map(|r| r.pid))
+    };
+    if let Some(kw) = key {
         let (a, b) = (kw.begin, kw.end.unwrap_or(m.end));
         let _ = writeln!(
             s,
