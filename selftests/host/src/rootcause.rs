@@ -127,6 +127,9 @@ impl Model {
         };
         // Per CPU: who runs since when.
         let mut running: BTreeMap<u32, (u32, f64)> = BTreeMap::new();
+        // A CPU's data may start later than the window (its ring buffer
+        // wrapped): its first slice starts at its first event.
+        let mut cpu_first: BTreeMap<u32, f64> = BTreeMap::new();
         // One open wait per task: a nested wait (rwbase's inner rtmutex,
         // an rtmutex's wait_lock spin) belongs to the outer one.
         let mut open: BTreeMap<u32, Wait> = BTreeMap::new();
@@ -134,6 +137,7 @@ impl Model {
             if !m.cpus.contains(&r.cpu) {
                 m.cpus.push(r.cpu);
             }
+            cpu_first.entry(r.cpu).or_insert(r.ts);
             name(&mut m, r.pid, &r.task);
             match r.event.as_str() {
                 "sched_switch" => {
@@ -150,7 +154,7 @@ impl Model {
                     }
                     let begin = match running.get(&r.cpu) {
                         Some((pid, t)) if *pid == pp => *t,
-                        _ => m.start,
+                        _ => cpu_first.get(&r.cpu).copied().unwrap_or(m.start),
                     };
                     if pp != 0 {
                         m.slices.push(Slice {

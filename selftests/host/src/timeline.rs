@@ -78,7 +78,7 @@ pub fn render(win: &Window, title: &str, cause: &str) -> String {
     let m = Model::build(&win.records);
     let (w, ml, mr) = (1200.0, 150.0, 30.0);
     let pw = w - ml - mr;
-    let cause_lines = wrap(cause, 150);
+    let cause_lines = wrap(cause, 125);
     let top = 56.0 + 16.0 * cause_lines.len() as f64;
     let band = 74.0;
     let h_plot = band * m.cpus.len().max(1) as f64;
@@ -267,7 +267,9 @@ pub fn render(win: &Window, title: &str, cause: &str) -> String {
             }
         }
     }
-    // PI boosts: on the CPU the boosted task last ran on.
+    // PI boosts: on the CPU the boosted task last ran on; a label only
+    // where it does not overlap the previous one on that CPU.
+    let mut last_label: BTreeMap<usize, f64> = BTreeMap::new();
     for b in &m.boosts {
         let cpu = m
             .slices
@@ -292,7 +294,8 @@ pub fn render(win: &Window, title: &str, cause: &str) -> String {
             policy(Some(b.old)),
             policy(Some(b.new))
         );
-        if up {
+        if up && last_label.get(&ci).is_none_or(|l| xx - l > 190.0) && xx < ml + pw - 150.0 {
+            last_label.insert(ci, xx);
             let _ = writeln!(
                 s,
                 r##"<text x="{:.1}" y="{:.1}" fill="#6a1b9a" font-size="10">boost {} -> {}</text>"##,
