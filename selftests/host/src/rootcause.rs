@@ -342,33 +342,41 @@ fn ms(s: f64) -> String {
     }
 }
 
-/// The wait that counts in a window frozen at a worst call of `lat_us`:
-/// the caller of the snapshot is the task of the window's last event (it
-/// swaps the buffer right after its call); its sleeping-lock wait (not a
-/// raw spin, `flags=SPIN`) that overlaps the call most, the call being the
-/// last `lat_us` before the freeze (+10% +2 ms: the module's clock and the
-/// trace clock drift apart under TCG). Without one, any task's wait that
-/// overlaps the call most; then [`key_wait`].
+/// The wait that counts in a window frozen at a worst call of `lat_us`
+/// (the call: the last `lat_us` before the freeze, +10% +2 ms for the drift
+/// between the module's clock and the trace clock under TCG): among the
+/// sleeping-lock waits (not raw spins, `flags=SPIN`) that cover at least a
+/// quarter of the call, the highest-priority waiter's (the timed caller
+/// outranks the tasks it waits for), the one that covers most; ties to the
+/// task of the window's last event (the snapshot's caller). Without one:
+/// the wait that covers the call most; then [`key_wait`].
 pub fn key_wait_in(m: &Model, lat_us: Option<u64>, last_pid: Option<u32>) -> Option<&Wait> {
     let Some(lat) = lat_us else {
         return key_wait(m);
     };
-    let from = m.end - lat as f64 / 1e6 * 1.1 - 0.002;
+    let call = lat as f64 / 1e6 * 1.1 + 0.002;
+    let from = m.end - call;
     let overlap = |w: &Wait| w.end.unwrap_or(m.end).min(m.end) - w.begin.max(from);
-    let best = |only: Option<u32>| {
+    let cmp = |a: &&Wait, b: &&Wait| {
+        overlap(a)
+            .partial_cmp(&overlap(b))
+            .unwrap_or(std::cmp::Ordering::Equal)
+    };
+    let sleeping = || {
         m.waits
             .iter()
-            .filter(|w| w.flags != "SPIN" && only.is_none_or(|p| p == w.pid) && overlap(w) > 0.0)
-            .max_by(|a, b| {
-                overlap(a)
-                    .partial_cmp(&overlap(b))
-                    .unwrap_or(std::cmp::Ordering::Equal)
-            })
+            .filter(|w| w.flags != "SPIN" && overlap(w) > 0.0)
     };
-    last_pid
-        .filter(|p| *p != 0)
-        .and_then(|p| best(Some(p)))
-        .or_else(|| best(None))
+    let prio = |w: &Wait| m.task(w.pid).prio.unwrap_or(200);
+    sleeping()
+        .filter(|w| overlap(w) >= 0.25 * (lat as f64 / 1e6))
+        .min_by(|a, b| {
+            prio(a)
+                .cmp(&prio(b))
+                .then_with(|| cmp(b, a))
+                .then_with(|| (Some(b.pid) == last_pid).cmp(&(Some(a.pid) == last_pid)))
+        })
+        .or_else(|| sleeping().max_by(cmp))
         .or_else(|| key_wait(m))
 }
 
