@@ -63,6 +63,9 @@ lines=$(wc -l </tmp/ept-trace.win)
 echo "EPT-TRACE-BEGIN reason=$reason${lat:+ lat_us=$lat} window_ms=$win end_s=$end lines=$lines total=$(wc -l </tmp/ept-trace.raw) buffer_kb=$(cat $T/buffer_size_kb)"
 sed 's/^/ftrace: /' /tmp/ept-trace.win
 echo "EPT-TRACE-END reason=$reason lines=$lines"
+# Let the UART drain (the serial IRQ may have been disabled, "nobody
+# cared"): a power-off right after a long dump lost its last 4 KB.
+sleep 2
 rm -f /tmp/ept-trace.raw /tmp/ept-trace.win
 if [ $reason = hang ]; then
 	echo >$T/trace
