@@ -34,7 +34,28 @@ struct Case {
 }
 
 const CASES: &[Case] = &[
-    // CASES
+    Case {
+        file: "x86_64-rwlock-inversion.log",
+        scenario: "inversion",
+        verdict: Inversion,
+        findings: &[
+            (Inversion, "epoll_torture not ok: inversion (priority inversion)", 1),
+            (Fail, "run exited rc=1", 1),
+        ],
+        windows: &[("worst", Source::Guest, 127)],
+        cause: "ept_cons/0 (FIFO 30) waited 109.0 ms for ep->lock (write side): read-held by ept_prod/0 (FIFO 10), which was preempted by ept_hog/0 (FIFO 20) for 98.7 ms; no priority boost",
+    },
+    Case {
+        file: "x86_64-spinlock-inversion.log",
+        scenario: "inversion",
+        verdict: Pass,
+        findings: &[
+            (Pass, "epoll_torture ok: inversion", 1),
+            (Pass, "run exited rc=0", 1),
+        ],
+        windows: &[("worst", Source::Guest, 62)],
+        cause: "ept_cons/0 (FIFO 30) waited 16.1 ms for ep->lock (spinlock_t, an rt_mutex on RT): held by ept_prod/0 (FIFO 10); boosted to FIFO 30 after 0.93 ms",
+    },
 ];
 
 #[test]
@@ -77,7 +98,12 @@ fn verdicts_findings_windows_and_root_causes() {
         let cause = root_cause(wins.last().unwrap(), lock).unwrap();
         assert_eq!(cause, c.cause, "{}", c.file);
         // The judge's evidence carries it.
-        let note = format!("{} ({}): {}", ftrace::NOTE, wins.last().unwrap().reason, cause);
+        let note = format!(
+            "{} ({}): {}",
+            ftrace::NOTE,
+            wins.last().unwrap().reason,
+            cause
+        );
         assert!(j.notes.contains(&note), "{}: {:?}", c.file, j.notes);
     }
 }
@@ -112,11 +138,7 @@ fn parser_on_real_dumps() {
                 c.file
             );
             for ev in ["sched_switch", "sched_waking"] {
-                assert!(
-                    w.records.iter().any(|r| r.event == ev),
-                    "{}: {ev}",
-                    c.file
-                );
+                assert!(w.records.iter().any(|r| r.event == ev), "{}: {ev}", c.file);
             }
             let text = ftrace::to_text(w);
             let back: Vec<_> = text
@@ -126,7 +148,10 @@ fn parser_on_real_dumps() {
                 .collect();
             assert_eq!(back.len(), w.records.len(), "{}", c.file);
             for (a, b) in back.iter().zip(&w.records) {
-                assert_eq!((a.pid, a.cpu, &a.event, &a.fields), (b.pid, b.cpu, &b.event, &b.fields));
+                assert_eq!(
+                    (a.pid, a.cpu, &a.event, &a.fields),
+                    (b.pid, b.cpu, &b.event, &b.fields)
+                );
                 assert!((a.ts - b.ts).abs() < 1e-6);
             }
         }
