@@ -205,12 +205,10 @@ impl Model {
                     };
                     open.entry(r.pid).or_insert(w);
                 }
-                "contention_end" => {
-                    if open.get(&r.pid).is_some_and(|w| w.lock == lock_of(r)) {
-                        if let Some(mut w) = open.remove(&r.pid) {
-                            w.end = Some(r.ts);
-                            m.waits.push(w);
-                        }
+                "contention_end" if open.get(&r.pid).is_some_and(|w| w.lock == lock_of(r)) => {
+                    if let Some(mut w) = open.remove(&r.pid) {
+                        w.end = Some(r.ts);
+                        m.waits.push(w);
                     }
                 }
                 _ => {}
