@@ -35,6 +35,17 @@ struct Case {
 
 const CASES: &[Case] = &[
     Case {
+        file: "riscv64-spinlock-inversion.log",
+        scenario: "inversion",
+        verdict: Pass,
+        findings: &[
+            (Pass, "epoll_torture ok: inversion", 1),
+            (Pass, "run exited rc=0", 1),
+        ],
+        windows: &[("worst", Source::Guest, 179)],
+        cause: "ept_cons/0 (FIFO 30) waited 19.6 ms for ep->lock (spinlock_t, an rt_mutex on RT): held by ept_prod/0 (FIFO 10); boosted to FIFO 30 after 0.15 ms",
+    },
+    Case {
         file: "x86_64-rwlock-inversion.log",
         scenario: "inversion",
         verdict: Inversion,
