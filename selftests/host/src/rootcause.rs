@@ -446,10 +446,27 @@ pub fn root_cause(win: &Window, ep_lock_type: Option<&str>) -> Option<String> {
     };
     let victim = m.task(w.pid);
     let lock = lock_name(&w.flags, ep_lock_type);
+    let prefix = if win.reason == "hang" && w.end.is_some() {
+        // The buffer no longer holds the moment the cycle closed.
+        let span: Vec<String> = m
+            .cpus
+            .iter()
+            .filter_map(|c| {
+                let first = recs.iter().find(|r| r.cpu == *c)?.ts;
+                Some(format!("CPU{c} {}", ms(m.end - first)))
+            })
+            .collect();
+        format!(
+            "hang, but no wait is open at the freeze in the trace (it holds the last {}); longest wait: ",
+            span.join(", ")
+        )
+    } else {
+        String::new()
+    };
     match w.end {
         Some(end) => {
             let mut s = format!(
-                "{} waited {} for {}",
+                "{prefix}{} waited {} for {}",
                 victim.label(),
                 ms(end - w.begin),
                 lock
