@@ -35,6 +35,19 @@ struct Case {
 
 const CASES: &[Case] = &[
     Case {
+        file: "x86_64-rwlock-stall.log",
+        scenario: "stall",
+        verdict: Stall,
+        findings: &[
+            (Stall, "epoll_torture not ok: stall (hang)", 1),
+            (Stall, "RCU stall", 1),
+            (Stall, "RCU grace-period kthread starved", 1),
+            (Fail, "run exited rc=1", 1),
+        ],
+        windows: &[("hang", Source::Guest, 15420)],
+        cause: "hang: ept_cons/0 (FIFO 30) blocked 5004.0 ms on ep->lock (write side); ktimers/1 (FIFO 1) blocked 5004.0 ms on ep->lock (read side) queued behind ept_cons/0; ept_hog/0 (FIFO 20) ran 4910.5 ms of those 5004.0 ms on CPU0; ept_prod/0 (FIFO 10) preempted 5004.0 ms by ept_hog/0; no soft hrtimer expired for the last 5004.0 ms (last in ktimers/1); no contention_end before the freeze",
+    },
+    Case {
         file: "riscv64-spinlock-inversion.log",
         scenario: "inversion",
         verdict: Pass,
@@ -186,5 +199,55 @@ fn timelines_name_the_tasks() {
             "{}",
             c.file
         );
+    }
+}
+
+fn cause_of(file: &str) -> String {
+    let log = load(file);
+    let wins = ftrace::log_windows(&log);
+    root_cause(
+        wins.last().unwrap(),
+        log.header.get("LOCK_TYPE").map(String::as_str),
+    )
+    .unwrap()
+}
+
+/// rwlock inversion: the consumer's wait on the write side, the reader
+/// that holds it, its preemption by the hog for most of the wait, no boost.
+#[test]
+fn rwlock_inversion_root_cause() {
+    let c = cause_of("x86_64-rwlock-inversion.log");
+    assert!(c.starts_with("ept_cons/0 (FIFO 30) waited 109.0 ms for ep->lock (write side): read-held by ept_prod/0 (FIFO 10), which was preempted by ept_hog/0 (FIFO 20) for 98.7 ms"), "{c}");
+    assert!(c.ends_with("; no priority boost"), "{c}");
+}
+
+/// spinlock: the same load, the holder boosted to the waiter's priority
+/// and the wait short (both arches).
+#[test]
+fn spinlock_root_cause_shows_the_boost() {
+    for f in [
+        "x86_64-spinlock-inversion.log",
+        "riscv64-spinlock-inversion.log",
+    ] {
+        let c = cause_of(f);
+        assert!(c.contains("held by ept_prod/0 (FIFO 10)"), "{f}: {c}");
+        assert!(c.contains("boosted to FIFO 30 after"), "{f}: {c}");
+        assert!(!c.contains("no priority boost"), "{f}: {c}");
+    }
+}
+
+/// rwlock stall: the cycle, with ktimers/1 queued behind the writer.
+#[test]
+fn rwlock_stall_root_cause_is_the_cycle() {
+    let c = cause_of("x86_64-rwlock-stall.log");
+    for part in [
+        "hang: ept_cons/0 (FIFO 30) blocked",
+        "on ep->lock (write side)",
+        "ktimers/1 (FIFO 1) blocked",
+        "on ep->lock (read side) queued behind ept_cons/0",
+        "ept_hog/0 (FIFO 20) ran",
+        "ept_prod/0 (FIFO 10) preempted",
+    ] {
+        assert!(c.contains(part), "{part}: {c}");
     }
 }
