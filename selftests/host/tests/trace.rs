@@ -35,6 +35,17 @@ struct Case {
 
 const CASES: &[Case] = &[
     Case {
+        file: "riscv64-rwlock-inversion.log",
+        scenario: "inversion",
+        verdict: Inversion,
+        findings: &[
+            (Inversion, "epoll_torture not ok: inversion (priority inversion)", 1),
+            (Fail, "run exited rc=1", 1),
+        ],
+        windows: &[("worst", Source::Guest, 141)],
+        cause: "ept_cons/0 (FIFO 30) waited 108.9 ms for ep->lock (write side): read-held by ept_prod/0 (FIFO 10), which was preempted by ept_hog/0 (FIFO 20) for 99.3 ms; no priority boost",
+    },
+    Case {
         file: "x86_64-rwlock-stall.log",
         scenario: "stall",
         verdict: Stall,
@@ -218,6 +229,9 @@ fn cause_of(file: &str) -> String {
 fn rwlock_inversion_root_cause() {
     let c = cause_of("x86_64-rwlock-inversion.log");
     assert!(c.starts_with("ept_cons/0 (FIFO 30) waited 109.0 ms for ep->lock (write side): read-held by ept_prod/0 (FIFO 10), which was preempted by ept_hog/0 (FIFO 20) for 98.7 ms"), "{c}");
+    assert!(c.ends_with("; no priority boost"), "{c}");
+    let c = cause_of("riscv64-rwlock-inversion.log");
+    assert!(c.starts_with("ept_cons/0 (FIFO 30) waited 108.9 ms for ep->lock (write side): read-held by ept_prod/0 (FIFO 10), which was preempted by ept_hog/0 (FIFO 20) for 99.3 ms"), "{c}");
     assert!(c.ends_with("; no priority boost"), "{c}");
 }
 
