@@ -2,7 +2,7 @@
 #
 #   make run      build what is missing, run the matrix, print the verdicts
 #   make quick    one arch: your VARIANT (or PATCHES/KERNEL_SRC) against spinlock and rwlock
-#   make check    the tests CI runs (host tests, lints, builds, boots)
+#   make check    the tests CI runs (host tests, lints, builds, boots; check-full: + 6.12, debug)
 #   make vm ARCH=riscv64 VARIANT=rwlock    interactive guest shell
 #
 # Also: make setup | kernels | module | image | bench | defaults | fidelity |
@@ -31,7 +31,7 @@ CARGO := $(HOME)/.cargo/bin/cargo
 # A list knob, else the data's default (`ept defaults KEY`).
 list = $(or $($(1)),$(shell $(HOST_TOOL) defaults $(2)))
 
-.PHONY: all run quick check setup kernels module image vm host-tool bench defaults fidelity ci-dryrun validate-ci clean-cache help
+.PHONY: all run quick check check-full setup kernels module image vm host-tool bench defaults fidelity ci-dryrun validate-ci clean-cache help
 
 all: help
 
@@ -76,6 +76,10 @@ quick: host-tool
 
 check: setup
 	@bash qemu/check.sh
+
+# make check plus the 6.12 LTS base and the lockdep/debug boots (about 30 min more, cold).
+check-full: setup
+	@CHECK_SETS="check check-cross check-6.12 check-debug" bash qemu/check.sh
 
 bench: setup
 	@bash qemu/bench.sh

@@ -103,6 +103,11 @@ pub struct RunArgs {
     /// <cell>.trace.txt (also TRACE=1; docs/trace.md)
     #[arg(long, verbatim_doc_comment)]
     pub trace: bool,
+    /// Build every kernel before the first boot, so that no boot shares
+    /// the host with a build [default: boot a cell while the next builds;
+    /// also BUILD_FIRST=1]
+    #[arg(long, verbatim_doc_comment)]
+    pub build_first: bool,
     /// Runs of N consecutive repeat indices share a boot
     #[arg(long, value_name = "N", default_value_t = 1,
           value_parser = clap::value_parser!(u32).range(1..))]

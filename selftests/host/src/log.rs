@@ -117,6 +117,34 @@ pub fn split_kernel_ts(s: &str) -> Option<(f64, &str)> {
     Some((v, after.strip_prefix(' ').unwrap_or(after)))
 }
 
+/// Where a kernel record (`[ SSSS.uuuuuu] `, printk's six decimals) starts
+/// inside `s` after some other text, if it does.
+fn embedded_kernel_record(s: &str) -> Option<usize> {
+    if s.starts_with("kmsg: ") {
+        return None;
+    }
+    let mut from = 1;
+    while let Some(j) = s.get(from..)?.find('[') {
+        let i = from + j;
+        let rest = &s[i + 1..];
+        if let Some(end) = rest.find(']') {
+            let num = rest[..end].trim_start();
+            if let Some((int, frac)) = num.split_once('.') {
+                if !int.is_empty()
+                    && int.bytes().all(|b| b.is_ascii_digit())
+                    && frac.len() == 6
+                    && frac.bytes().all(|b| b.is_ascii_digit())
+                    && rest[end + 1..].starts_with(' ')
+                {
+                    return Some(i);
+                }
+            }
+        }
+        from = i + 1;
+    }
+    None
+}
+
 /// Parse `key=value` pairs separated by blanks (values cannot contain blanks).
 pub fn kv_pairs(s: &str) -> BTreeMap<String, String> {
     s.split_whitespace()
@@ -167,7 +195,16 @@ impl ConsoleLog {
             let no = i + 1;
             let raw = raw.trim_end_matches('\r');
             if let Some((h, rest)) = split_host_ts(raw) {
-                log.lines.push(line(no, Some(h), rest));
+                // A kernel record printed into the middle of a user-space
+                // line (the serial console has no line discipline between
+                // the two): two records.
+                match embedded_kernel_record(rest) {
+                    Some(i) => {
+                        log.lines.push(line(no, Some(h), &rest[..i]));
+                        log.lines.push(line(no, Some(h), &rest[i..]));
+                    }
+                    None => log.lines.push(line(no, Some(h), rest)),
+                }
             } else if let Some(note) = raw.strip_prefix("# host: ") {
                 log.notes.push(HostNote {
                     no,
@@ -417,6 +454,29 @@ mod tests {
         "[+0010.758] kmsg: epoll_torture: # heartbeat scenario=stall t_ms=2008 progress=3432";
     const CONSOLE_OK: &str = "[+0038.907] [   34.756110] epoll_torture: ok 1 stall";
     const ECHO_OK: &str = "[+0038.886] kmsg: epoll_torture: ok 1 stall";
+
+    #[test]
+    fn a_kernel_record_inside_a_user_line_is_its_own_line() {
+        // Real: debug-load on x86_64 rwlock, a selftest's TAP header and the
+        // module's result on one console line.
+        let log = ConsoleLog::parse(
+            "[+0057.879] TAP version 13[   55.351506] epoll_torture: ok 1 throughput\n\
+             [+0058.000] x[1] y [2.5] z\n",
+        );
+        let t: Vec<_> = log
+            .lines
+            .iter()
+            .map(|l| (l.kernel_s, l.text.as_str()))
+            .collect();
+        assert_eq!(
+            t,
+            [
+                (None, "TAP version 13"),
+                (Some(55.351506), "epoll_torture: ok 1 throughput"),
+                (None, "x[1] y [2.5] z"),
+            ]
+        );
+    }
 
     fn parse(lines: &[&str]) -> ConsoleLog {
         ConsoleLog::parse(&(lines.join("\n") + "\n"))

@@ -98,6 +98,7 @@ fn cmd_run(a: RunArgs) -> Result<i32, Fail> {
         logs,
         deadline: a.deadline,
         isolate: a.isolate || env_on("ISOLATE"),
+        build_first: a.build_first || env_on("BUILD_FIRST"),
         force: a.force || env_on("FORCE"),
         pack: a.pack,
         params: a.params,

@@ -41,6 +41,8 @@ pub struct RunOpts {
     pub deadline: Option<u64>,
     /// One boot per run (`--isolate`, ISOLATE=1).
     pub isolate: bool,
+    /// Every build before the first boot (`--build-first`, BUILD_FIRST=1).
+    pub build_first: bool,
     /// Run what the kernel's features say cannot apply (`--force`, FORCE=1).
     pub force: bool,
     /// Repeat indices that share one boot (`--pack N`, default 1).
@@ -742,6 +744,8 @@ pub fn run_matrix(o: &RunOpts, scen: &Scenarios, exp: &Expectations) -> Vec<Run>
             let shared = Arc::clone(&shared);
             let (all, pairs) = (&all, &pairs);
             s.spawn(move || {
+                // --build-first: boots wait here until the last build.
+                let mut held: Vec<Boot> = Vec::new();
                 for (a, v) in pairs {
                     let t0 = Instant::now();
                     let blog = o.logs.join(format!("build-{a}-{v}.log"));
@@ -808,9 +812,15 @@ pub fn run_matrix(o: &RunOpts, scen: &Scenarios, exp: &Expectations) -> Vec<Run>
                         record(&shared, r);
                     }
                     let boots = plan_boots(&to_boot, scen, o.isolate, o.pack);
-                    queue.lock().unwrap().0.extend(boots);
+                    if o.build_first {
+                        held.extend(boots);
+                    } else {
+                        queue.lock().unwrap().0.extend(boots);
+                    }
                 }
-                queue.lock().unwrap().1 = true;
+                let mut q = queue.lock().unwrap();
+                q.0.extend(held);
+                q.1 = true;
             });
         }
         for _ in 0..jobs {
@@ -904,6 +914,7 @@ mod tests {
             logs: PathBuf::from("/nonexistent/logs"),
             deadline: None,
             isolate: false,
+            build_first: false,
             force: false,
             pack: 1,
             params: None,
@@ -1116,7 +1127,7 @@ mod tests {
             .unwrap();
         let text = String::from_utf8_lossy(&out.stdout);
         assert_eq!(out.status.code(), Some(3), "{text}");
-        let want = "EPT: plan runs=inversion:1,wakeup:1\nEPT: run begin scenario=inversion repeat=1\nept-run --dups 4 --timeout 120 inversion a=1\nEPT: run end scenario=inversion repeat=1 rc=0\nEPT: run begin scenario=wakeup repeat=1\nept-wakeup \nEPT: run end scenario=wakeup repeat=1 rc=3\n";
+        let want = "EPT: plan runs=inversion:1,wakeup:1\nEPT: run begin scenario=inversion repeat=1\nept-run --dups 4 --timeout 120 inversion a=1\nEPT: run end scenario=inversion repeat=1 rc=0\nEPT: run begin scenario=wakeup repeat=1\nept-wakeup --stop-first\nEPT: run end scenario=wakeup repeat=1 rc=3\n";
         assert_eq!(text, want);
         let _ = std::fs::remove_dir_all(&dir);
     }

@@ -91,7 +91,14 @@ fn patched(variant: &str) -> Result<String, String> {
             cache().join("src").display()
         )
     })?;
-    let dir = std::env::temp_dir().join(format!("ept-fidelity-{}-{}", std::process::id(), variant));
+    // One directory per call: the tests run in parallel, several per variant.
+    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!(
+        "ept-fidelity-{}-{}-{n}",
+        std::process::id(),
+        variant
+    ));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(dir.join("fs")).map_err(|e| e.to_string())?;
     std::fs::copy(&file, dir.join("fs/eventpoll.c")).map_err(|e| e.to_string())?;

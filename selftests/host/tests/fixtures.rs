@@ -139,16 +139,6 @@ const CASES: &[Case] = &[
         negative: None,
     },
     Case {
-        file: "riscv64-lockless-epoll-selftests-epoll38.log",
-        scenario: "epoll-selftests",
-        verdict: Pass,
-        findings: &[
-        ],
-        stalls: None,
-        results: 0,
-        negative: None,
-    },
-    Case {
         file: "riscv64-rwlock-epoll-selftests.log",
         scenario: "epoll-selftests",
         verdict: Pass,
@@ -340,26 +330,6 @@ const CASES: &[Case] = &[
         negative: None,
     },
     Case {
-        file: "x86_64-lockless-epoll-selftests-epoll39.log",
-        scenario: "epoll-selftests",
-        verdict: Pass,
-        findings: &[
-        ],
-        stalls: None,
-        results: 0,
-        negative: None,
-    },
-    Case {
-        file: "x86_64-lockless-epoll-selftests.log",
-        scenario: "epoll-selftests",
-        verdict: Pass,
-        findings: &[
-        ],
-        stalls: None,
-        results: 0,
-        negative: None,
-    },
-    Case {
         file: "x86_64-rwlock-debug-load.log",
         scenario: "debug-load",
         verdict: Pass,
@@ -371,14 +341,44 @@ const CASES: &[Case] = &[
         negative: None,
     },
     Case {
-        file: "x86_64-rwlock-epoll-selftests-epoll16.log",
-        scenario: "epoll-selftests",
+        file: "x86_64-rwlock-debug-load-interleaved.log",
+        scenario: "debug-load",
         verdict: Pass,
         findings: &[
+            (Pass, "epoll_torture ok: throughput", 24),
+        ],
+        stalls: None,
+        results: 24,
+        negative: None,
+    },
+    Case {
+        file: "x86_64-rwlock-debug-load-kunit-warning.log",
+        scenario: "debug-load",
+        verdict: Crash,
+        findings: &[
+            (Crash, "kernel WARNING", 1),
+            (Pass, "epoll_torture ok: throughput", 22),
+        ],
+        stalls: None,
+        results: 22,
+        negative: Some(
+            "the kernel crate's own KUnit suite rust_spinlock_irq_condvar warned at boot under lockdep on PREEMPT_RT; since then run-vm.sh runs only our suite (kunit.filter_glob)",
+        ),
+    },
+    Case {
+        file: "x86_64-rwlock-epoll-selftests-epoll16.log",
+        scenario: "epoll-selftests",
+        verdict: Fail,
+        findings: &[
+            (Fail, "selftest not ok: global.epoll16", 1),
+            (Fail, "epoll selftest epoll_wakeup_test rc=1", 1),
+            (Fail, "steps exited rc=1", 1),
         ],
         stalls: None,
         results: 0,
-        negative: None,
+        negative: Some(
+            "epoll16 failed once on rwlock x86_64 while the boot shared the host with kernel builds; not a finding in the data",
+        ),
     },
     Case {
         file: "x86_64-rwlock-epoll-selftests.log",
@@ -686,6 +686,8 @@ fn every_fixture_meets_its_cell_or_is_a_named_negative_example() {
         [
             "host-x86_64-rwlock-stall.log",
             "host-x86_64-spinlock-smoke.log",
+            "x86_64-rwlock-debug-load-kunit-warning.log",
+            "x86_64-rwlock-epoll-selftests-epoll16.log",
             "x86_64-spinlock-deadline-before-boot.log",
             "x86_64-spinlock-debug-load-watchdog.log",
             "x86_64-spinlock-missing-script.log",
@@ -1287,78 +1289,6 @@ fn real_rcu_stall_on_rwlock_stall_both_arches() {
 }
 
 #[test]
-fn lockless_epoll65_false_negative_is_a_reported_finding() {
-    // Real `make check` run: on lockless, epoll65 fails its assertion (a
-    // non-blocking epoll_wait() returned 0) while the unmodified kernel only
-    // times out. Recorded as a finding of that variant, not failed; every
-    // other test still has to pass.
-    let j = judged_with_baseline(
-        "x86_64-lockless-epoll-selftests.log",
-        "x86_64-spinlock-epoll-selftests-check.log",
-    );
-    assert_eq!(j.verdict, Pass, "{}", evidence(&j));
-    assert!(j
-        .notes
-        .iter()
-        .any(|n| n.starts_with("FINDING: selftest global.epoll65 (failure) on lockless")));
-    assert_eq!(j.metrics.values["selftests_pass"], 65.0);
-    let b = ept_host::judge::selftest_failures(&load("x86_64-lockless-epoll-selftests.log"));
-    assert_eq!(b.get("epoll65").map(|s| s.as_str()), Some("fail"));
-}
-
-#[test]
-fn lockless_epoll39_missed_wakeup_is_a_reported_finding() {
-    // Real `make check` run where lockless also failed epoll39 (nested
-    // epoll: one of two waiters saw nothing) besides epoll65.
-    let j = judged_with_baseline(
-        "x86_64-lockless-epoll-selftests-epoll39.log",
-        "x86_64-spinlock-epoll-selftests-check.log",
-    );
-    assert_eq!(j.verdict, Pass, "{}", evidence(&j));
-    for t in ["epoll39", "epoll65"] {
-        assert!(
-            j.notes.iter().any(|n| n.starts_with(&format!(
-                "FINDING: selftest global.{t} (failure) on lockless"
-            ))),
-            "{t}: {:?}",
-            j.notes
-        );
-    }
-    // The same log judged as if it were rwlock: epoll39 is a plain failure.
-    let mut log = load("x86_64-lockless-epoll-selftests-epoll39.log");
-    log.header.insert("VARIANT".into(), "rwlock".into());
-    let j = judge(&log, &Scenarios::builtin().spec("epoll-selftests"));
-    assert_eq!(j.verdict, Fail, "{}", evidence(&j));
-}
-
-#[test]
-fn lockless_selftest_failures_are_findings_and_may_fail_without_a_mismatch() {
-    // Real riscv64 make-check run: lockless failed epoll38 (nested epoll,
-    // a missed event) and epoll65, both named findings in the data.
-    let j = judged_with_baseline(
-        "riscv64-lockless-epoll-selftests-epoll38.log",
-        "riscv64-spinlock-epoll-selftests.log",
-    );
-    assert_eq!(j.verdict, Pass, "{}", evidence(&j));
-    assert!(j
-        .notes
-        .iter()
-        .any(|n| n.contains("global.epoll38 (failure) on lockless")));
-    // A selftest failure on lockless meets the expectation (its design has
-    // the false negatives); on the other variants it does not.
-    let e = Expectations::builtin();
-    assert!(e
-        .expected("riscv64", "lockless", "epoll-selftests", "7.3.4")
-        .contains(&Fail));
-    assert!(!e
-        .expected("riscv64", "lockless", "epoll-selftests", "7.3.4")
-        .contains(&Crash));
-    assert!(!e
-        .expected("riscv64", "rwlock", "epoll-selftests", "7.3.4")
-        .contains(&Fail));
-}
-
-#[test]
 fn real_hung_task_on_rwlock_both_arches() {
     // selftests/steps/hung-task.sh on rwlock: a second consumer waits for
     // ep->mtx (TASK_UNINTERRUPTIBLE) behind the consumer stuck on the write
@@ -1457,21 +1387,35 @@ fn cfs_stall_on_6_12_spinlock_stalls_counted_without_kernel_reports() {
 }
 
 #[test]
-fn rwlock_epoll16_missed_wakeup_is_a_reported_finding() {
-    // A clean-clone make check on x86_64: epoll16 (two waiters, one LT
-    // event) woke one waiter only, on rwlock; the spinlock run passed it.
+fn rwlock_epoll16_failure_on_x86_64_is_a_plain_failure() {
+    // A clean-clone make check on x86_64 (its boots shared the host with
+    // kernel builds): epoll16 (two waiters, one LT event) woke one waiter
+    // only, on rwlock. 225 later rwlock runs on an idle host never failed
+    // it, and on riscv64 the fixed kernel fails it too (a TCG flake there),
+    // so the data name no rwlock finding: on x86_64 it is a plain failure.
     let j = judged_with_baseline(
         "x86_64-rwlock-epoll-selftests-epoll16.log",
         "x86_64-spinlock-epoll-selftests-check.log",
     );
-    assert_eq!(j.verdict, Pass, "{}", evidence(&j));
+    assert_eq!(j.verdict, Fail, "{}", evidence(&j));
     assert!(
-        j.notes
+        j.findings
             .iter()
-            .any(|n| n.contains("FINDING") && n.contains("epoll16")),
+            .any(|f| f.what == "selftest not ok: global.epoll16"),
+        "{}",
+        evidence(&j)
+    );
+    // epoll65 hit the harness timeout there (the stock, unscaled test), on
+    // the baseline too: an emulation cost, not rwlock's false-negative
+    // finding, which names a failed assertion.
+    assert!(
+        j.notes.iter().any(|n| n
+            .starts_with("selftest global.epoll65: harness timeout, a known emulation failure")
+            && n.ends_with("the unmodified kernel (baseline) fails it too")),
         "{:?}",
         j.notes
     );
+    assert!(!j.notes.iter().any(|n| n.starts_with("FINDING")));
 }
 
 #[test]
@@ -1769,4 +1713,37 @@ fn judgement_json_fields_are_stable() {
     assert_eq!(v["metrics"]["values"]["stalls"], 1.0);
     let back: Judgement = serde_json::from_value(v).unwrap();
     assert_eq!(back, j);
+}
+
+#[test]
+fn a_module_result_printed_into_a_selftest_line_still_counts() {
+    // Real DEBUG=1 rwlock boot: the kernel's selftests and 24 module runs
+    // share the console, and once the module's `ok 1 throughput` record
+    // landed in the middle of a selftest's `TAP version 13` line. Every
+    // plan has its result.
+    let j = judged("x86_64-rwlock-debug-load-interleaved.log", "debug-load");
+    assert_eq!(j.verdict, Pass, "{}", evidence(&j));
+    assert_eq!(j.metrics.values["plans"], 24.0);
+    assert_eq!(j.metrics.results.len(), 24);
+}
+
+#[test]
+fn a_kernel_warning_is_a_crash_with_its_site() {
+    // Real DEBUG=1 rwlock boot before kunit.filter_glob: the kernel crate's
+    // rust_spinlock_irq_condvar suite asserts irqs off under spin_lock_irq(),
+    // which PREEMPT_RT does not do.
+    let j = judged("x86_64-rwlock-debug-load-kunit-warning.log", "debug-load");
+    assert_eq!(j.verdict, Crash, "{}", evidence(&j));
+    let w = j
+        .findings
+        .iter()
+        .find(|f| f.what == "kernel WARNING")
+        .expect("the WARNING finding");
+    assert!(
+        w.lines
+            .iter()
+            .any(|l| l.contains("rust_helper_lockdep_assert_irqs_disabled")),
+        "{:?}",
+        w.lines
+    );
 }

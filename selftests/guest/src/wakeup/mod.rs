@@ -55,10 +55,13 @@ pub struct Opts {
     pub cpus: usize,
     /// Per-pattern budget weights ("fn=3,rr=0.5"); default 1.
     pub weights: Vec<(String, f64)>,
+    /// Skip the patterns after the first one that detects a bug (the
+    /// verdict is settled; `--stop-first`).
+    pub stop_first: bool,
 }
 
 const USAGE: &str = "usage: ept-wakeup [--patterns a,b,..|all] [--duration S] [--seed N]
-       [--bound-ms MS] [--max-lost K] [--max-fn K] [--weights p=w,..]
+       [--bound-ms MS] [--max-lost K] [--max-fn K] [--weights p=w,..] [--stop-first]
        (budget shares; default fn=4,et-inout=4,boot=1.5,rr=1, others 1)
        [--hog-cpus all|none|0,1] [--hog-burst-us MIN-MAX] [--hog-period-us US]
        [--hog-prio P] [--waiter-prio P] [--producer-prio P] [--watchdog-prio P]
@@ -93,6 +96,7 @@ fn parse_args(args: &[String]) -> Result<Opts, String> {
         sources: Kind::ALL.to_vec(),
         cpus,
         weights: Vec::new(),
+        stop_first: false,
     };
     let mut it = args.iter();
     fn num<T: std::str::FromStr>(v: Option<&String>, what: &str) -> Result<T, String> {
@@ -101,6 +105,7 @@ fn parse_args(args: &[String]) -> Result<Opts, String> {
     }
     while let Some(a) = it.next() {
         match a.as_str() {
+            "--stop-first" => o.stop_first = true,
             "--patterns" => {
                 let v = it.next().ok_or("--patterns needs a list")?;
                 if v != "all" {
@@ -371,7 +376,15 @@ pub fn main() -> i32 {
     let total_ns = opts.duration_s as i64 * 1_000_000_000;
     let mut bugs = false;
     let mut errors = false;
+    let mut settled_by: Option<&str> = None;
     for (k, name) in opts.patterns.iter().enumerate() {
+        if let Some(first) = settled_by {
+            out::line(&format!(
+                "ok {} {name} # SKIP verdict settled by {first} (--stop-first)",
+                k + 1
+            ));
+            continue;
+        }
         let (res, bug, err) = if let Some(e) = &setup_err {
             (format!(" # error: {e}"), false, true)
         } else {
@@ -387,6 +400,9 @@ pub fn main() -> i32 {
         };
         bugs |= bug;
         errors |= err;
+        if bug && opts.stop_first {
+            settled_by = Some(name);
+        }
         let ok = if bug || err { "not ok" } else { "ok" };
         out::line(&format!("{ok} {} {name}{res}", k + 1));
     }
@@ -449,6 +465,8 @@ mod tests {
         assert_eq!(weight(&d, "rr"), 1.0);
         assert_eq!((o.hog_burst_min_us, o.hog_burst_max_us), (200, 300));
         assert_eq!(o.sources, vec![Kind::Pipe]);
+        assert!(!o.stop_first);
+        assert!(p(&["--stop-first"]).unwrap().stop_first);
     }
 
     #[test]
