@@ -35,6 +35,19 @@ struct Case {
 
 const CASES: &[Case] = &[
     Case {
+        file: "riscv64-rwlock-stall.log",
+        scenario: "stall",
+        verdict: Stall,
+        findings: &[
+            (Stall, "epoll_torture not ok: stall (hang)", 1),
+            (Stall, "RCU stall", 1),
+            (Stall, "RCU grace-period kthread starved", 1),
+            (Fail, "run exited rc=1", 1),
+        ],
+        windows: &[("hang", Source::Guest, 23358)],
+        cause: "hang: ept_cons/0 (FIFO 30) blocked 5007.1 ms on ep->lock (write side); ktimers/1 (FIFO 1) blocked 5006.8 ms on ep->lock (read side) queued behind ept_cons/0; ept_hog/0 (FIFO 20) ran 4919.1 ms of those 5007.1 ms on CPU0; ept_prod/0 (FIFO 10) preempted 5007.1 ms by ept_hog/0; no soft hrtimer expired for the last 5006.8 ms (last in ktimers/1); no contention_end before the freeze",
+    },
+    Case {
         file: "riscv64-rwlock-inversion.log",
         scenario: "inversion",
         verdict: Inversion,
@@ -253,15 +266,17 @@ fn spinlock_root_cause_shows_the_boost() {
 /// rwlock stall: the cycle, with ktimers/1 queued behind the writer.
 #[test]
 fn rwlock_stall_root_cause_is_the_cycle() {
-    let c = cause_of("x86_64-rwlock-stall.log");
-    for part in [
-        "hang: ept_cons/0 (FIFO 30) blocked",
-        "on ep->lock (write side)",
-        "ktimers/1 (FIFO 1) blocked",
-        "on ep->lock (read side) queued behind ept_cons/0",
-        "ept_hog/0 (FIFO 20) ran",
-        "ept_prod/0 (FIFO 10) preempted",
-    ] {
-        assert!(c.contains(part), "{part}: {c}");
+    for f in ["x86_64-rwlock-stall.log", "riscv64-rwlock-stall.log"] {
+        let c = cause_of(f);
+        for part in [
+            "hang: ept_cons/0 (FIFO 30) blocked",
+            "on ep->lock (write side)",
+            "ktimers/1 (FIFO 1) blocked",
+            "on ep->lock (read side) queued behind ept_cons/0",
+            "ept_hog/0 (FIFO 20) ran",
+            "ept_prod/0 (FIFO 10) preempted",
+        ] {
+            assert!(c.contains(part), "{f}: {part}: {c}");
+        }
     }
 }
