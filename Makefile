@@ -11,7 +11,7 @@
 #       ci-dryrun | validate-ci | clean-cache
 # Knobs: ARCHS, VARIANTS, SCENARIOS, REPEAT, DURATION, JOBS, SHARD, BASE,
 #        KERNEL_SRC, PATCHES, DEBUG, EPT_CACHE, ISOLATE=1, FORCE=1,
-#        SELFTEST_RERUN=1, CCACHE=1, EPT_VM_LOCK. The default ARCHS, VARIANTS and SCENARIOS live in
+#        SELFTEST_RERUN=1, CCACHE=1, TRACE=1 (docs/trace.md), EPT_VM_LOCK. The default ARCHS, VARIANTS and SCENARIOS live in
 #        selftests/host/scenarios.json (`make defaults` shows them).
 
 # kbuild (make -C <kdir> M=$PWD) reads ./Kbuild, never this file.
@@ -26,7 +26,7 @@ REPEAT ?=
 DURATION ?=
 JOBS ?=
 SHARD ?=
-export BASE KERNEL_SRC PATCHES DEBUG EPT_CACHE SELFTEST_RERUN ISOLATE FORCE EPT_VM_LOCK CCACHE
+export BASE KERNEL_SRC PATCHES DEBUG EPT_CACHE SELFTEST_RERUN ISOLATE FORCE EPT_VM_LOCK CCACHE TRACE
 
 HOST_TOOL := selftests/host/target/release/ept
 CARGO := $(HOME)/.cargo/bin/cargo

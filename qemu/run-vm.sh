@@ -25,6 +25,8 @@
 # (qemu_cpu_s: utime+stime of QEMU; vcpu_wait_s: run-queue wait summed over
 # QEMU's threads, /proc/PID/task/*/schedstat field 2.)
 # EPT_VM_LOCK=FILE: hold an flock on FILE while QEMU runs (one VM at a time).
+# TRACE=1 (docs/trace.md): on a hang SysRq-z (ftrace_dump) follows
+# SysRq-w/-t (the guest enables the events itself, after boot).
 # Exit: 0 the guest powered off after its plan, 124 hang, 1 harness error.
 set -euo pipefail
 EPT_TAG=vm
@@ -189,6 +191,18 @@ if [ $hung = 1 ]; then
 	# QEMU's serial mux sends a BREAK on Ctrl-A b; the next key is the SysRq.
 	printf '\001b' >&8; sleep 1; printf 'w' >&8; sleep 8
 	printf '\001b' >&8; sleep 1; printf 't' >&8; sleep 12
+	if [ "${TRACE:-0}" = 1 ]; then
+		# ftrace_dump: the buffer the module froze; wait until the console
+		# has been quiet for 3 s (at most 120 s).
+		echo "# host: TRACE=1: asking for SysRq-z (ftrace dump)" >>"$log"
+		printf '\001b' >&8; sleep 1; printf 'z' >&8
+		q0=$(date +%s) qs=0 qsize=$(stat -c %s "$log")
+		while [ $(( $(date +%s) - q0 )) -lt 120 ] && [ $qs -lt 3 ]; do
+			sleep 1
+			n=$(stat -c %s "$log")
+			if [ "$n" = "$qsize" ]; then qs=$((qs + 1)); else qs=0 qsize=$n; fi
+		done
+	fi
 	sample
 	load_end
 	echo "# host: HANG: killing QEMU after $(( $(date +%s) - start ))s" >>"$log"

@@ -110,8 +110,16 @@ bool ept_trace_available(void)
 	return IS_ENABLED(CONFIG_TRACER_SNAPSHOT);
 }
 
+/*
+ * Set by a declared hang: the frozen live buffer is the evidence, so no
+ * later worst call (the blocked consumer's, once rmmod breaks the cycle)
+ * may swap it into the snapshot.
+ */
+static bool ept_trace_frozen;
+
 int ept_trace_prepare(void)
 {
+	WRITE_ONCE(ept_trace_frozen, false);
 #ifdef CONFIG_TRACER_SNAPSHOT
 	tracing_snapshot_alloc();
 	return 0;
@@ -120,15 +128,21 @@ int ept_trace_prepare(void)
 #endif
 }
 
-void ept_trace_snapshot(void)
+bool ept_trace_snapshot(void)
 {
+	if (READ_ONCE(ept_trace_frozen))
+		return false;
 #ifdef CONFIG_TRACER_SNAPSHOT
 	tracing_snapshot();
+	return true;
+#else
+	return false;
 #endif
 }
 
 void ept_trace_off(void)
 {
+	WRITE_ONCE(ept_trace_frozen, true);
 #ifdef CONFIG_TRACING
 	tracing_off();
 #endif

@@ -16,6 +16,6 @@ int ept_rcu_probe_state(void);
 void ept_rcu_probe_flush(void);
 bool ept_trace_available(void);
 int ept_trace_prepare(void);
-void ept_trace_snapshot(void);
+bool ept_trace_snapshot(void);
 void ept_trace_off(void);
 #endif

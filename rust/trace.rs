@@ -2,8 +2,9 @@
 
 //! Freezing the ftrace buffer at the moment that matters (`trace=1`).
 //!
-//! A call that sets a new worst latency over the threshold takes a
-//! snapshot (`tracing_snapshot()`: the live buffer is swapped into the
+//! A call that sets a new worst latency takes a snapshot, under the
+//! threshold too, so a run without an inversion still shows its worst
+//! wait (`tracing_snapshot()`: the live buffer is swapped into the
 //! snapshot buffer, so the snapshot always holds the window before the
 //! worst call). A declared hang stops tracing (`tracing_off()`), so the
 //! buffer keeps the window before the hang for the guest or the host's
@@ -15,7 +16,7 @@ use kernel::prelude::*;
 extern "C" {
     fn ept_trace_available() -> bool;
     fn ept_trace_prepare() -> i32;
-    fn ept_trace_snapshot();
+    fn ept_trace_snapshot() -> bool;
     fn ept_trace_off();
 }
 
@@ -33,11 +34,13 @@ pub(crate) fn prepare() -> Result {
     kernel::error::to_result(unsafe { ept_trace_prepare() })
 }
 
-/// A new worst call of `lat_ns` just ended: snapshot the trace.
+/// A new worst call of `lat_ns` just ended: snapshot the trace (not after
+/// a declared hang: that frozen buffer is kept).
 pub(crate) fn freeze_worst(lat_ns: i64) {
     // SAFETY: `prepare()` allocated the snapshot buffer at load time.
-    unsafe { ept_trace_snapshot() };
-    pr_info!("# trace snapshot reason=worst lat_us={}\n", lat_ns / 1000);
+    if unsafe { ept_trace_snapshot() } {
+        pr_info!("# trace snapshot reason=worst lat_us={}\n", lat_ns / 1000);
+    }
 }
 
 /// A hang was declared: stop tracing so the window before it is kept.

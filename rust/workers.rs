@@ -236,7 +236,10 @@ impl Shared {
         while dt > cur {
             match self.lat_max_ns.cmpxchg(cur, dt, Relaxed) {
                 Ok(_) => {
-                    if self.cfg.trace && dt > self.cfg.threshold_ns {
+                    // Every new worst call (under the threshold too, so
+                    // that a run without an inversion still shows its
+                    // worst wait and any PI boost; docs/trace.md).
+                    if self.cfg.trace {
                         crate::trace::freeze_worst(dt);
                     }
                     break;

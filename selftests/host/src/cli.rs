@@ -115,6 +115,10 @@ pub struct RunArgs {
     /// repeat index share a boot, hang-prone last; also ISOLATE=1]
     #[arg(long, verbatim_doc_comment)]
     pub isolate: bool,
+    /// Trace the worst call and hangs: timeline SVG, root cause,
+    /// <cell>.trace.txt (also TRACE=1; docs/trace.md)
+    #[arg(long, verbatim_doc_comment)]
+    pub trace: bool,
     /// Build every kernel before the first boot, so that no boot shares
     /// the host with a build [default: boot a cell while the next builds;
     /// also BUILD_FIRST=1]

@@ -446,6 +446,13 @@ fn finish(c: &Ctx, mut o: Out) -> Judgement {
         .cloned()
         .collect();
     let waits = crate::sysrq::summarize(&crate::sysrq::parse_tasks(&lines));
+    // TRACE=1: the root cause of each dumped trace window (docs/trace.md).
+    let lock_type = c.log.header.get("LOCK_TYPE").map(String::as_str);
+    for w in crate::ftrace::windows(&lines) {
+        if let Some(rc) = crate::rootcause::root_cause(&w, lock_type) {
+            o.note(format!("{} ({}): {rc}", crate::ftrace::NOTE, w.reason));
+        }
+    }
     let mut findings = std::mem::take(&mut o.findings);
     findings.sort_by_key(|f| std::cmp::Reverse(f.verdict.rank()));
     let verdict = findings.first().map(|f| f.verdict).unwrap_or(Verdict::Pass);
@@ -495,6 +502,27 @@ fn not_run(id: &RunId, why: &str, release: Option<String>) -> Judgement {
         metrics: Metrics::default(),
         guest_release: release,
     }
+}
+
+/// The lines of one run of a boot's log (its span as the judge sees it:
+/// after a run's `run end`, kernel lines up to the next `run begin`
+/// belong to it, so a SysRq-z dump after a hang does).
+pub fn run_lines(log: &ConsoleLog, scenario: &str, repeat: u32) -> Vec<LogLine> {
+    let evs = events(log);
+    let boot = boot_of(&evs);
+    let runs = parts(&evs, &boot, scenario);
+    let Some(p) = runs
+        .iter()
+        .find(|p| p.id.scenario == scenario && p.id.repeat == repeat)
+        .or_else(|| runs.iter().find(|p| !p.marked))
+    else {
+        return vec![];
+    };
+    log.lines
+        .iter()
+        .filter(|l| l.no >= p.span.0 && l.no <= p.span.1)
+        .cloned()
+        .collect()
 }
 
 /// Judge every run of one boot.

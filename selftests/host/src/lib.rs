@@ -6,17 +6,20 @@ pub mod compare;
 pub mod data;
 pub mod events;
 pub mod fidelity;
+pub mod ftrace;
 pub mod judge;
 pub mod junit;
 pub mod kcidb;
 pub mod log;
 pub mod progress;
 pub mod report;
+pub mod rootcause;
 pub mod rules;
 pub mod runner;
 pub mod stats;
 pub mod svg;
 pub mod sysrq;
+pub mod timeline;
 
 use std::path::{Path, PathBuf};
 
@@ -58,6 +61,14 @@ pub fn write_outputs(rep: &report::Report, dir: &Path) -> Result<Vec<String>, St
         w(&name, &text)?;
         names.push(name);
     }
+    let mut trace_files = Vec::new();
+    for (name, text) in timeline::outputs(rep) {
+        w(&name, &text)?;
+        if name.ends_with(".svg") {
+            names.push(name.clone());
+        }
+        trace_files.push(name);
+    }
     w("report.md", &report::render_md(rep, &names))?;
     w("junit.xml", &junit::render(rep, dir))?;
     let kcidb = kcidb::render(rep, &kcidb::Context::from_env(rep, dir));
@@ -67,6 +78,7 @@ pub fn write_outputs(rep: &report::Report, dir: &Path) -> Result<Vec<String>, St
     )?;
     let mut all = vec!["report.json".to_string(), "report.md".to_string()];
     all.extend(names);
+    all.extend(trace_files.into_iter().filter(|n| !n.ends_with(".svg")));
     all.extend(["junit.xml".to_string(), "kcidb.json".to_string()]);
     Ok(all)
 }

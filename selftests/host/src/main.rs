@@ -53,6 +53,10 @@ fn cmd_run(a: RunArgs) -> Result<i32, Fail> {
         .collect();
     let scenarios = given_or_default(&a.scenarios, "scenarios")?;
     let env_on = |k: &str| std::env::var(k).is_ok_and(|v| v == "1");
+    if a.trace {
+        // Read by the plan (runner::plan_text) and by qemu/run-vm.sh.
+        std::env::set_var("TRACE", "1");
+    }
     let kernel_src = a
         .kernel_src
         .or_else(|| std::env::var("KERNEL_SRC").ok().filter(|s| !s.is_empty()));

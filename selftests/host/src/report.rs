@@ -492,6 +492,32 @@ pub fn render_md(rep: &Report, svgs: &[String]) -> String {
 
     s.push_str(&host_load_table(rep));
 
+    // TRACE=1 (docs/trace.md): every run's root cause, with its files.
+    let traced: Vec<(&Run, &String)> = rep
+        .runs
+        .iter()
+        .flat_map(|r| {
+            r.notes
+                .iter()
+                .filter(|n| n.starts_with(crate::ftrace::NOTE))
+                .map(move |n| (r, n))
+        })
+        .collect();
+    if !traced.is_empty() {
+        let _ = writeln!(s, "## Traces\n");
+        for (r, n) in traced {
+            let _ = writeln!(
+                s,
+                "- {} ({}): {} [timeline]({c}.timeline.svg), [trace]({c}.trace.txt)",
+                r.cell,
+                r.verdict,
+                n,
+                c = r.cell
+            );
+        }
+        s.push('\n');
+    }
+
     if !svgs.is_empty() {
         let _ = writeln!(s, "## Plots\n");
         for p in svgs {

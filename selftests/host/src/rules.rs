@@ -897,6 +897,18 @@ fn latency(c: &Ctx, o: &mut Out) {
     if total > 0 {
         o.set("hist_total", total as f64);
         o.set("calls", calls);
+        // For the tail plot's marks (svg.rs): the threshold and the hog's
+        // burst length (the module's `# config` line).
+        if let Some(t) = threshold {
+            o.set("threshold_us", t);
+        }
+        let burst = c.run.events.iter().find_map(|e| match &e.kind {
+            Kind::Config { kv, .. } => kv.get("burst_ms").and_then(|v| num(v)),
+            _ => None,
+        });
+        if let Some(b) = burst {
+            o.set("hog_burst_ms", b);
+        }
     }
     if let (Some((mx, e)), Some(th)) = (over, threshold) {
         o.note(format!(

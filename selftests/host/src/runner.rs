@@ -243,6 +243,12 @@ pub fn plan_text(b: &Boot, scen: &Scenarios, o: &RunOpts) -> String {
     if std::env::var("SELFTEST_RERUN").is_ok_and(|v| v == "1") {
         s.push_str("export EPT_SELFTEST_RERUN=1\n");
     }
+    // TRACE=1 (docs/trace.md): ept-run loads the module with trace=1; the
+    // frozen window is dumped after each module run, inside its markers.
+    let trace = crate::ftrace::enabled();
+    if trace {
+        s.push_str("export EPT_TRACE=1\nsh /ept/scenarios/trace-dump.sh setup\n");
+    }
     s.push_str(&format!(
         "echo \"EPT: plan runs={}\"\nprc=0\n",
         b.runs
@@ -275,8 +281,12 @@ pub fn plan_text(b: &Boot, scen: &Scenarios, o: &RunOpts) -> String {
             s.push('\n');
         }
         s.push_str(&spec.command_line());
+        s.push_str("\n)\nrc=$?\n");
+        if trace && spec.kind == crate::data::Kind::Module {
+            s.push_str("sh /ept/scenarios/trace-dump.sh\n");
+        }
         s.push_str(&format!(
-            "\n)\nrc=$?\necho \"EPT: run end scenario={} repeat={} rc=$rc\"\n[ $rc = 0 ] || prc=$rc\n",
+            "echo \"EPT: run end scenario={} repeat={} rc=$rc\"\n[ $rc = 0 ] || prc=$rc\n",
             c.scenario, c.repeat
         ));
     }

@@ -24,6 +24,8 @@ pub struct Chart {
     /// Category labels for x ticks (x values) when given; otherwise automatic.
     pub x_ticks: Vec<(f64, String)>,
     pub series: Vec<Series>,
+    /// Vertical marks (x, label): the threshold, the hog's burst.
+    pub marks: Vec<(f64, String)>,
 }
 
 pub fn color_for(variant: &str, i: usize) -> String {
@@ -200,6 +202,18 @@ pub fn render(c: &Chart) -> String {
         mt + ph / 2.0,
         esc(&c.ylabel)
     );
+    // Marks: dashed verticals with their label at the top.
+    for (i, (v, l)) in c.marks.iter().enumerate() {
+        let x = px(*v);
+        let _ = writeln!(
+            s,
+            r##"<line x1="{x:.1}" x2="{x:.1}" y1="{mt}" y2="{}" stroke="#555" stroke-dasharray="6 4"/><text x="{:.1}" y="{:.1}" fill="#333" font-size="12">{}</text>"##,
+            mt + ph,
+            x + 4.0,
+            mt + 14.0 + 16.0 * i as f64,
+            esc(l)
+        );
+    }
     // Series.
     for (i, se) in c.series.iter().enumerate() {
         let mut pts = se.points.clone();
@@ -339,8 +353,12 @@ pub fn plots(rep: &Report) -> Vec<(String, String)> {
                     y_log10: true,
                     x_ticks,
                     series,
+                    marks: vec![],
                 }),
             ));
+            if let Some(t) = tail_plot(rep, &a, &sc) {
+                out.push((format!("latency-tail-{a}-{sc}.svg"), t));
+            }
         }
         // Throughput vs threads.
         let mut series = Vec::new();
@@ -383,11 +401,84 @@ pub fn plots(rep: &Report) -> Vec<(String, String)> {
                     y_log10: false,
                     x_ticks: vec![],
                     series,
+                    marks: vec![],
                 }),
             ));
         }
     }
     out
+}
+
+/// The latency tail of one (arch, scenario) per variant: the fraction of
+/// calls at or above x (from the log2 buckets: at or above each bucket's
+/// lower bound), log axes, with the threshold and the hog's burst marked,
+/// so that a step at the burst length shows.
+pub fn tail_plot(rep: &Report, arch: &str, sc: &str) -> Option<String> {
+    let mut series = Vec::new();
+    let mut marks: Vec<(f64, String)> = Vec::new();
+    for (i, v) in variants(rep).iter().enumerate() {
+        let runs = select(rep, arch, v, Some(sc));
+        let mut h: BTreeMap<u64, u64> = BTreeMap::new();
+        for r in &runs {
+            for (k, n) in &r.metrics.hist_us {
+                *h.entry(*k).or_default() += n;
+            }
+            for (key, label) in [("threshold_us", "threshold"), ("hog_burst_ms", "hog burst")] {
+                if let Some(x) = r.metrics.values.get(key) {
+                    let us = if key.ends_with("_ms") { x * 1e3 } else { *x };
+                    if !marks.iter().any(|(m, _)| (*m - us).abs() < 1e-9) {
+                        marks.push((us, format!("{label} {}", us_label(us as u64))));
+                    }
+                }
+            }
+        }
+        let total: u64 = h.values().sum();
+        if total == 0 {
+            continue;
+        }
+        let mut left = total;
+        let mut pts = Vec::new();
+        for (lo, n) in &h {
+            if left > 0 {
+                pts.push(((*lo).max(1) as f64, left as f64 / total as f64, None));
+            }
+            left -= n;
+        }
+        // The last bucket's upper bound: nothing at or above it.
+        if let Some(lo) = h.keys().next_back() {
+            pts.push(((lo * 2).max(2) as f64, 0.5 / total as f64, None));
+        }
+        series.push(Series {
+            name: format!("{v} (n={total})"),
+            color: color_for(v, i),
+            points: pts,
+        });
+    }
+    if series.is_empty() {
+        return None;
+    }
+    let hi = series
+        .iter()
+        .flat_map(|s| s.points.iter().map(|p| p.0))
+        .fold(1.0, f64::max);
+    marks.retain(|(x, _)| *x <= hi);
+    Some(render(&Chart {
+        title: format!("{sc} latency tail on {arch}"),
+        subtitle:
+            "fraction of calls >= x (log2 bucket lower bounds), all repeats; last point: below 1/n"
+                .into(),
+        xlabel: "latency x".into(),
+        ylabel: "fraction of calls >= x (log)".into(),
+        x_log2: true,
+        y_log10: true,
+        x_ticks: [1u64, 16, 256, 4096, 65536, 1 << 20]
+            .iter()
+            .filter(|v| (**v as f64) <= hi)
+            .map(|v| (*v as f64, us_label(*v)))
+            .collect(),
+        series,
+        marks,
+    }))
 }
 
 #[cfg(test)]
@@ -411,6 +502,7 @@ mod tests {
             y_log10: false,
             x_ticks: vec![],
             series: vec![],
+            marks: vec![],
         };
         assert!(render(&c).contains("no data"));
     }

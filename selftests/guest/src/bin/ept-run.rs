@@ -286,6 +286,14 @@ fn main() {
     let mut args: Vec<String> = vec![format!("scenario={}", o.scenario)];
     args.extend(fdargs.split(' ').map(String::from));
     args.extend(o.params.iter().cloned());
+    // TRACE=1 (docs/trace.md): freeze ftrace at the worst call and a hang,
+    // unless the command line already says trace=.
+    if std::env::var("EPT_TRACE").is_ok_and(|v| v == "1")
+        && o.scenario != "throughput"
+        && !args.iter().any(|a| a.starts_with("trace="))
+    {
+        args.push("trace=1".into());
+    }
     println!("ept-run: insmod {} {}", o.ko, args.join(" "));
     let t0 = now_ns();
     // finit_module() directly (not busybox insmod, which retries a failed
