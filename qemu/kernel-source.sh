@@ -50,6 +50,11 @@ fi
 
 name=$(basename "$deb" .deb)            # linux-source-7.2_7.2.12-1~bpo13+1_all
 tree="$EPT_CACHE/src/${name%_all}"
+# One unpack at a time: two concurrent builds would each remove the
+# other's half-unpacked tree.
+mkdir -p "$EPT_CACHE/locks"
+exec 8>"$EPT_CACHE/locks/src-${name%_all}.lock"
+flock 8
 if [ ! -f "$tree/.unpacked" ]; then
 	say "unpacking $(basename "$deb") (about a minute)"
 	rm -rf "$tree" "$tree.tmp"; mkdir -p "$tree.tmp"
@@ -67,4 +72,5 @@ if [ ! -f "$tree/.unpacked" ]; then
 	} >"$tree/.base.env"
 	touch "$tree/.unpacked"
 fi
+flock -u 8
 echo "$tree"
