@@ -903,7 +903,10 @@ fn latency(c: &Ctx, o: &mut Out) {
             o.set("threshold_us", t);
         }
         let burst = c.run.events.iter().find_map(|e| match &e.kind {
-            Kind::Config { kv, .. } => kv.get("burst_ms").and_then(|v| num(v)),
+            Kind::Config { kv, .. } => kv
+                .get("hog_burst_ms")
+                .or_else(|| kv.get("burst_ms"))
+                .and_then(|v| num(v)),
             _ => None,
         });
         if let Some(b) = burst {

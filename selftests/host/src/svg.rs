@@ -202,7 +202,8 @@ pub fn render(c: &Chart) -> String {
         mt + ph / 2.0,
         esc(&c.ylabel)
     );
-    // Marks: dashed verticals with their label at the top.
+    // Marks: dashed verticals with their label at the bottom (the legend
+    // has the top right).
     for (i, (v, l)) in c.marks.iter().enumerate() {
         let x = px(*v);
         let _ = writeln!(
@@ -210,7 +211,7 @@ pub fn render(c: &Chart) -> String {
             r##"<line x1="{x:.1}" x2="{x:.1}" y1="{mt}" y2="{}" stroke="#555" stroke-dasharray="6 4"/><text x="{:.1}" y="{:.1}" fill="#333" font-size="12">{}</text>"##,
             mt + ph,
             x + 4.0,
-            mt + 14.0 + 16.0 * i as f64,
+            mt + ph - 6.0 - 16.0 * i as f64,
             esc(l)
         );
     }
