@@ -564,6 +564,20 @@ const CASES: &[Case] = &[
         ),
     },
     Case {
+        file: "x86_64-spinlock-spawn-failure.log",
+        scenario: "inversion",
+        verdict: Error,
+        findings: &[
+            (Error, "epoll_torture could not measure inversion: starting the worker threads failed (errno -12)", 1),
+            (Fail, "run exited rc=1", 1),
+        ],
+        stalls: None,
+        results: 1,
+        negative: Some(
+            "fault injection (fail_spawn=2): the second worker spawn fails; the module reports one error result and rmmod unloads it at once",
+        ),
+    },
+    Case {
         file: "x86_64-spinlock-stall.log",
         scenario: "stall",
         verdict: Pass,
@@ -692,6 +706,7 @@ fn every_fixture_meets_its_cell_or_is_a_named_negative_example() {
             "x86_64-spinlock-debug-load-watchdog.log",
             "x86_64-spinlock-missing-script.log",
             "x86_64-spinlock-sleep-deadline.log",
+            "x86_64-spinlock-spawn-failure.log",
             "x86_64-spinlock-sysrq-crash.log",
         ]
     );
@@ -1746,4 +1761,20 @@ fn a_kernel_warning_is_a_crash_with_its_site() {
         "{:?}",
         w.lines
     );
+}
+
+#[test]
+fn a_failed_worker_spawn_is_one_error_result_and_unloads_at_once() {
+    // `ept run ... --params fail_spawn=2`: insmod's second worker spawn
+    // fails; the gate opens before the first worker is stopped, so nothing
+    // waits in D state: one `not ok ... # error` result, then rmmod in 51 ms.
+    let log = load("x86_64-spinlock-spawn-failure.log");
+    let j = judge(&log, &Scenarios::builtin().spec("inversion"));
+    assert_eq!(j.verdict, Error, "{}", evidence(&j));
+    assert_eq!(j.metrics.results.len(), 1);
+    assert!(log
+        .lines
+        .iter()
+        .any(|l| l.text == "epoll_torture: # unloaded"));
+    assert!(j.metrics.values["run_s"] < 5.0);
 }
