@@ -16,8 +16,21 @@ fn dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/trace")
 }
 
+/// A fixture as captured; the two stall captures (a hang's whole window,
+/// 2.7 and 3.9 MB) are kept gzipped as `NAME.gz`.
 fn load(name: &str) -> ConsoleLog {
-    let t = std::fs::read(dir().join(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
+    let p = dir().join(name);
+    let t = if p.exists() {
+        std::fs::read(&p).unwrap_or_else(|e| panic!("{name}: {e}"))
+    } else {
+        let out = std::process::Command::new("gzip")
+            .arg("-dc")
+            .arg(dir().join(format!("{name}.gz")))
+            .output()
+            .unwrap_or_else(|e| panic!("{name}.gz: gzip: {e}"));
+        assert!(out.status.success(), "{name}.gz: gzip -dc failed");
+        out.stdout
+    };
     ConsoleLog::parse(&String::from_utf8_lossy(&t))
 }
 
@@ -112,6 +125,7 @@ fn every_trace_fixture_has_a_case() {
         .unwrap()
         .filter_map(|e| e.ok())
         .map(|e| e.file_name().to_string_lossy().into_owned())
+        .map(|n| n.strip_suffix(".gz").map(str::to_string).unwrap_or(n))
         .filter(|n| n.ends_with(".log"))
         .collect();
     files.sort();
