@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Repeat evidence for the module: REPEATS runs of each evidence scenario
+# Repeat evidence: REPEATS runs of each evidence scenario
 # (`ept defaults evidence scenarios`: inversion, stall) per (arch, variant),
 # PACK repeat indices per boot (a cell's inversion runs, then its stall
 # runs: each stall run rmmods after its hang, which breaks the cycle), all
@@ -12,6 +12,11 @@
 #                         # evidence ...`), REPEATS (20), LINGER (15 s), PACK (10),
 #                         # DURATION (empty: the module's defaults, i.e. its
 #                         # verdict budget; a number sets duration_s)
+#
+# SCENARIOS=wakeup gives the wake-up evidence (issue 13): time to the first
+# detection and the pattern that made it. TRACE=1 runs with tracing on and
+# counts the runs whose trace window gave a root-cause line; its rows are
+# kept apart from the untraced ones (host load column "idle, TRACE=1").
 #
 # LOAD="stress-ng --cpu 2" (any command) runs that command for the whole
 # evidence run, to measure under a competing host load; the file says which.
@@ -79,10 +84,13 @@ json.dump(runs, open(sys.argv[1], "w"))
 ' "$out/runs.json"
 
 # tally: one row per (arch, variant, scenario) measured now.
-python3 - "$out/runs.json" "$REPEATS x ${DURATION:-budget}" "$(date -u +%Y-%m-%d)" "${LOAD:-idle}" >"$rows.new" <<'PY'
+label=${LOAD:-idle}
+[ "${TRACE:-0}" = 1 ] && label="$label, TRACE=1"
+python3 - "$out/runs.json" "$REPEATS x ${DURATION:-budget}" "$(date -u +%Y-%m-%d)" "$label" >"$rows.new" <<'PY'
 import json, sys
 from collections import defaultdict
 runs, what, day, load = json.load(open(sys.argv[1])), sys.argv[2], sys.argv[3], sys.argv[4]
+TRACED = "TRACE=1" in load
 BUGS = {"INVERSION", "STALL", "HANG", "FALSE_NEGATIVE", "LOST_WAKEUP", "CRASH"}
 cells = defaultdict(list)
 for r in runs:
@@ -101,11 +109,34 @@ def num(d, k):
         return float(d.get(k, 0))
     except ValueError:
         return 0.0
+def first_detection(r):
+    """ept-wakeup: (pattern, s from the run's start) of its first detection:
+    the patterns run one after another, each # metrics line says how long it
+    ran and, when it detected, first_ms after its own start."""
+    t = 0.0
+    for l in r["metrics"].get("lines", []):
+        if "pattern" not in l:
+            continue
+        if "first_ms" in l:
+            return l["pattern"], (t + num(l, "first_ms")) / 1000
+        t += num(l, "elapsed_ms")
+    return None, t / 1000
 for (a, v, s), rs in sorted(cells.items()):
     verdicts = defaultdict(int)
     for r in rs:
         verdicts[r["verdict"]] += 1
     vtxt = " ".join("%s %d" % kv for kv in sorted(verdicts.items(), key=lambda kv: -kv[1]))
+    wake = [first_detection(r) for r in rs] if s == "wakeup" else []
+    pats = defaultdict(int)
+    for p, _ in wake:
+        if p:
+            pats[p] += 1
+    if pats:
+        vtxt += " (first by %s)" % ", ".join("%s %d" % kv for kv in sorted(pats.items(), key=lambda kv: -kv[1]))
+    if TRACED:
+        # runs whose dumped trace window gave the judge a root-cause line
+        rc = sum(any(n.startswith("root cause") for n in r["notes"]) for r in rs)
+        vtxt += " (root cause %d/%d)" % (rc, len(rs))
     meets = sum(r["meets"] for r in rs)
     # Runs where the bug is expected count detections; the others false verdicts.
     bug_expected = any(set(r["expected"]) & BUGS for r in rs)
@@ -123,6 +154,7 @@ for (a, v, s), rs in sorted(cells.items()):
     # Time to the verdict: the module's own run time (to the hang for a hang).
     tv = [num(f, "duration_ms") / 1000 for f in fin if "duration_ms" in f]
     tv += [num(f, "t_ms") / 1000 for f in fin if f.get("hang") == "1" and "duration_ms" not in f]
+    tv += [t for _, t in wake]
     starved = sum(r["metrics"]["values"].get("vcpu_starved_pct", 0) > 20 for r in rs)
     secs = sum(r["elapsed_s"] for r in rs)
     print("|".join(map(str, [a, v, s, len(rs), vtxt, meets, det, sig, rej, ctxt, spread(tv),
@@ -138,7 +170,7 @@ done <"$rows.new"
 cat "$rows.new" >>"$rows"; sort -o "$rows" "$rows"
 
 {
-	echo "# Module evidence: repeated inversion and stall runs"
+	echo "# Evidence: repeated inversion, stall and wake-up runs"
 	echo
 	echo "Made by \`qemu/evidence.sh\` (defaults: REPEATS=20 LINGER=15 PACK=10, the module's verdict budget; each row says its"
 	echo "repeats x duration, host load and date), $(nproc) cores, TCG, one 2-vCPU VM at a time, $PACK"
@@ -156,7 +188,11 @@ cat "$rows.new" >>"$rows"; sort -o "$rows" "$rows"
 	echo "- **signature / rejected**: consumer calls the module counted as the inversion signature (both ends on"
 	echo "  one hog burst), and long calls it rejected as noise (summed over the runs)."
 	echo "- **catch rate**: full hog bursts that had caught a consumer blocked behind a reader, over all bursts."
-	echo "- **time to verdict**: the module's run time (s; to the hang for a hang): min / median / max."
+	echo "- **time to verdict**: the module's run time (s; to the hang for a hang): min / median / max;"
+	echo "  wakeup: from the start of \`ept-wakeup\` to its first detection (the whole run without one)."
+	echo "  A wakeup row's verdicts say which pattern detected first (\`first by fn 20\`)."
+	echo "- **TRACE=1** in the host-load column: tracing on (docs/trace.md); the verdicts say how many runs'"
+	echo "  dumped trace window gave the judge a root-cause line."
 	echo "- **starved**: runs whose vCPUs waited over 20 % of the boot for a host CPU (\`vcpu_starved_pct\`)."
 	echo "- **host load**: \`idle\`, or the command that loaded the host for the whole run (LOAD=...)."
 	echo
