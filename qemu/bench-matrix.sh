@@ -83,6 +83,13 @@ keep=$(mktemp)
 	echo "|---|---|---|---|---|---|---|---|---|---|---|"
 	cat "$hist"
 	echo
+	echo "The 2026-11-27 rows are from before a cell's scenarios shared one boot: one boot per"
+	echo "(arch, variant, scenario), 2 arches x 3 variants (spinlock, rwlock, lockless) x 6 scenarios"
+	echo "(smoke, inversion, stall, throughput, epoll-selftests, cfs-stall), every run to its full duration"
+	echo "and each cfs-stall a 60 s run on a base where its mechanism is absent. Since 2026-12-01 the"
+	echo "default matrix is 2 arches x 3 variants (spinlock, spinlock-2025, rwlock) x 7 scenarios (wakeup"
+	echo "added), one boot per cell, every run ending when its verdict is settled (README: the budgets)."
+	echo
 	if [ $mode = warm ]; then
 		echo "## Latest warm run"
 		echo

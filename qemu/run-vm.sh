@@ -84,6 +84,10 @@ fi
 # (rust_spinlock_irq_condvar) asserts that spin_lock_irq() disabled
 # interrupts, which PREEMPT_RT does not: a lockdep WARNING on DEBUG=1 boots
 # that has nothing to do with eventpoll.
+# TRACE=1: a printk ring big enough for a whole SysRq-z dump (2 x 1 MB of
+# trace is about 70,000 lines); with the default ring the reader that
+# echoes /dev/kmsg is overrun and only the dump's tail reaches the host.
+[ "${TRACE:-0}" = 1 ] && append="log_buf_len=16M $append"
 cmdline="console=$CONSOLE $CMDLINE_ARCH panic=-1 loglevel=7 sysrq_always_enabled kunit.filter_glob=epoll_torture $append"
 qemu=("$QEMU" $QEMU_MACHINE $QEMU_FIRMWARE $accel -smp 2 -m 1024 -nographic -no-reboot
 	-nic none -kernel "$cell/$(basename "$KIMAGE")" -initrd "$img" -append "$cmdline"

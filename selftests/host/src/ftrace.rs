@@ -269,6 +269,23 @@ pub fn windows(lines: &[LogLine]) -> Vec<Window> {
                 w.raw.push(t.to_string());
                 w.records.push(r);
             }
+            continue;
+        }
+        // A dump whose head was lost (the reader of /dev/kmsg overrun by
+        // ftrace_dump(), seen on a frozen guest): its first kernel record in
+        // the trace's own format starts it, past the header's dashes.
+        if l.is_kernel() {
+            if let Some(r) = parse_lat_line(t) {
+                dump = Some(Window {
+                    source: Source::SysrqZ,
+                    reason: "hang".into(),
+                    lat_us: None,
+                    window_ms: None,
+                    raw: vec![t.to_string()],
+                    records: vec![r],
+                });
+                dashes = 1;
+            }
         }
     }
     // A dump cut off by the kill: keep what arrived.

@@ -72,6 +72,73 @@ fn wrap(s: &str, width: usize) -> Vec<String> {
     out
 }
 
+/// Height of one row of a CPU's lower lane.
+const ROW: f64 = 16.0;
+
+/// One item of a CPU's lower lane.
+#[derive(Clone, Copy)]
+enum Lower {
+    /// A lock wait: index into `Model::waits`.
+    Wait(usize),
+    /// A task runnable but preempted: (pid, from, to).
+    Preempted(u32, f64, f64),
+}
+
+/// The lower lane of `cpu`: its lock waits, then its preempted spans
+/// (longer than two pixels), each with the first row where it overlaps
+/// nothing already placed.
+fn lower_lane(m: &Model, cpu: u32, px: f64) -> Vec<(usize, Lower)> {
+    let mut items: Vec<(f64, f64, Lower)> = m
+        .waits
+        .iter()
+        .enumerate()
+        .filter(|(_, w)| w.cpu == cpu)
+        .map(|(i, w)| (w.begin, w.end.unwrap_or(m.end), Lower::Wait(i)))
+        .collect();
+    let mut mine: Vec<_> = m.slices.iter().filter(|x| x.cpu == cpu).collect();
+    mine.sort_by(|a, b| {
+        a.begin
+            .partial_cmp(&b.begin)
+            .unwrap_or(std::cmp::Ordering::Equal)
+    });
+    for (i, sl) in mine.iter().enumerate() {
+        if sl.left.as_deref().is_some_and(|l| l.starts_with('R')) {
+            let back = mine[i + 1..]
+                .iter()
+                .find(|n| n.pid == sl.pid)
+                .map_or(m.end, |n| n.begin);
+            if back - sl.end > 2.0 * px {
+                items.push((sl.end, back, Lower::Preempted(sl.pid, sl.end, back)));
+            }
+        }
+    }
+    // First fit in order of begin, long items first: a row is free for an
+    // item where none of its long items overlaps it. Items narrower than
+    // three pixels (a burst of short waits) only avoid the long ones, or
+    // each would open a row of its own.
+    items.sort_by(|a, b| a.0.partial_cmp(&b.0).unwrap_or(std::cmp::Ordering::Equal));
+    let long = |a: f64, b: f64| b - a >= 3.0 * px;
+    let mut rows: Vec<Vec<(f64, f64)>> = Vec::new();
+    let mut out = Vec::new();
+    for pass_long in [true, false] {
+        for (a, b, it) in items.iter().filter(|(a, b, _)| long(*a, *b) == pass_long) {
+            let free = |r: &Vec<(f64, f64)>| r.iter().all(|(x, y)| *b + px <= *x || *y + px <= *a);
+            let row = match rows.iter().position(free) {
+                Some(r) => r,
+                None => {
+                    rows.push(Vec::new());
+                    rows.len() - 1
+                }
+            };
+            if pass_long {
+                rows[row].push((*a, *b));
+            }
+            out.push((row, *it));
+        }
+    }
+    out
+}
+
 /// The SVG of one window. `title`: what the run is (cell, reason);
 /// `cause`: the root-cause line.
 pub fn render(win: &Window, title: &str, cause: &str) -> String {
@@ -80,12 +147,27 @@ pub fn render(win: &Window, title: &str, cause: &str) -> String {
     let pw = w - ml - mr;
     let cause_lines = wrap(cause, 125);
     let top = 56.0 + 16.0 * cause_lines.len() as f64;
-    let band = 74.0;
-    let h_plot = band * m.cpus.len().max(1) as f64;
-    let legend_rows = m.tasks.len().div_ceil(3) as f64;
-    let h = top + h_plot + 50.0 + 18.0 * legend_rows + 40.0;
     let span = (m.end - m.start).max(1e-6);
     let x = |t: f64| ml + (t - m.start) / span * pw;
+    let px = span / pw;
+    // The lower lane of each CPU: lock waits and runnable-but-preempted
+    // spans, packed into as many rows as overlap (a hang has several waits
+    // open at once on one CPU, and each must stay visible).
+    let lanes: Vec<Vec<(usize, Lower)>> = m.cpus.iter().map(|c| lower_lane(&m, *c, px)).collect();
+    let band = |ci: usize| {
+        let rows = lanes[ci].iter().map(|(r, _)| r + 1).max().unwrap_or(1);
+        58.0 + ROW * rows as f64
+    };
+    let ys: Vec<f64> = (0..m.cpus.len())
+        .scan(top, |y, ci| {
+            let y0 = *y;
+            *y += band(ci);
+            Some(y0)
+        })
+        .collect();
+    let h_plot = (0..m.cpus.len()).map(band).sum::<f64>().max(74.0);
+    let legend_rows = m.tasks.len().div_ceil(3) as f64;
+    let h = top + h_plot + 50.0 + 18.0 * legend_rows + 40.0;
     let mut s = String::new();
     let _ = writeln!(
         s,
@@ -139,7 +221,7 @@ pub fn render(win: &Window, title: &str, cause: &str) -> String {
         );
     }
     for (ci, cpu) in m.cpus.iter().enumerate() {
-        let y0 = top + band * ci as f64;
+        let y0 = ys[ci];
         let _ = writeln!(
             s,
             r##"<text x="20" y="{:.1}" font-weight="bold">CPU{cpu}</text><text x="20" y="{:.1}" fill="#666" font-size="11">running</text><text x="20" y="{:.1}" fill="#666" font-size="11">waiting / runnable</text>"##,
@@ -151,8 +233,8 @@ pub fn render(win: &Window, title: &str, cause: &str) -> String {
             s,
             r##"<line x1="{ml}" x2="{}" y1="{:.1}" y2="{:.1}" stroke="#ddd"/>"##,
             ml + pw,
-            y0 + band - 4.0,
-            y0 + band - 4.0
+            y0 + band(ci) - 4.0,
+            y0 + band(ci) - 4.0
         );
         // Running slices, coalesced below half a pixel.
         let mut sl: Vec<(u32, f64, f64)> = m
@@ -162,7 +244,6 @@ pub fn render(win: &Window, title: &str, cause: &str) -> String {
             .map(|x| (x.pid, x.begin, x.end))
             .collect();
         sl.sort_by(|a, b| a.1.partial_cmp(&b.1).unwrap_or(std::cmp::Ordering::Equal));
-        let px = span / pw;
         let mut merged: Vec<(u32, f64, f64)> = Vec::new();
         for (p, a, b) in sl {
             if let Some(last) = merged.last_mut() {
@@ -197,72 +278,55 @@ pub fn render(win: &Window, title: &str, cause: &str) -> String {
                 );
             }
         }
-        // Lock waits on this CPU.
-        for wt in m.waits.iter().filter(|w| w.cpu == *cpu) {
-            let (a, b) = (wt.begin, wt.end.unwrap_or(m.end));
-            let (xa, xb) = (x(a), x(b).max(x(a) + 1.0));
-            let t = m.task(wt.pid);
-            let _ = writeln!(
-                s,
-                r##"<rect x="{xa:.1}" y="{:.1}" width="{:.1}" height="14" fill="url(#hatch)" stroke="#d62728"><title>{} waits for lock {} [{}] {:.3} ms</title></rect>"##,
-                y0 + 44.0,
-                xb - xa,
-                esc(&t.label()),
-                esc(&wt.lock),
-                esc(&wt.flags),
-                (b - a) * 1e3
-            );
-            let label = format!("{} waits [{}]", t.name, wt.flags);
-            if xb - xa > 6.5 * label.len() as f64 {
-                let _ = writeln!(
-                    s,
-                    r##"<text x="{:.1}" y="{:.1}" fill="#7f0000" font-size="11">{}</text>"##,
-                    xa + 3.0,
-                    y0 + 55.0,
-                    esc(&label)
-                );
-            }
-        }
-        // Runnable but not running (preempted), per task on this CPU.
-        let mut pre: BTreeMap<u32, Vec<(f64, f64)>> = BTreeMap::new();
-        let mut mine: Vec<_> = m.slices.iter().filter(|x| x.cpu == *cpu).collect();
-        mine.sort_by(|a, b| {
-            a.begin
-                .partial_cmp(&b.begin)
-                .unwrap_or(std::cmp::Ordering::Equal)
-        });
-        for (i, sl) in mine.iter().enumerate() {
-            if sl.left.as_deref().is_some_and(|l| l.starts_with('R')) {
-                let back = mine[i + 1..]
-                    .iter()
-                    .find(|n| n.pid == sl.pid)
-                    .map_or(m.end, |n| n.begin);
-                if back - sl.end > 2.0 * px {
-                    pre.entry(sl.pid).or_default().push((sl.end, back));
-                }
-            }
-        }
-        for (p, v) in pre {
-            let t = m.task(p);
-            for (a, b) in v {
-                let (xa, xb) = (x(a), x(b));
-                let _ = writeln!(
-                    s,
-                    r##"<rect x="{xa:.1}" y="{:.1}" width="{:.1}" height="12" fill="none" stroke="#ff7f0e" stroke-width="2" stroke-dasharray="5 2"><title>{} runnable, preempted {:.3} ms</title></rect>"##,
-                    y0 + 45.0,
-                    xb - xa,
-                    esc(&t.label()),
-                    (b - a) * 1e3
-                );
-                let label = format!("{} preempted {:.1} ms", t.label(), (b - a) * 1e3);
-                if xb - xa > 6.5 * label.len() as f64 {
+        for (row, item) in &lanes[ci] {
+            let yr = y0 + 44.0 + ROW * *row as f64;
+            match *item {
+                Lower::Wait(wi) => {
+                    let wt = &m.waits[wi];
+                    let (a, b) = (wt.begin, wt.end.unwrap_or(m.end));
+                    let (xa, xb) = (x(a), x(b).max(x(a) + 1.0));
+                    let t = m.task(wt.pid);
                     let _ = writeln!(
                         s,
-                        r##"<text x="{:.1}" y="{:.1}" fill="#b35900" font-size="11">{}</text>"##,
-                        xa + 3.0,
-                        y0 + 55.0,
-                        esc(&label)
+                        r##"<rect x="{xa:.1}" y="{yr:.1}" width="{:.1}" height="14" fill="url(#hatch)" stroke="#d62728"><title>{} waits for lock {} [{}] {:.3} ms</title></rect>"##,
+                        xb - xa,
+                        esc(&t.label()),
+                        esc(&wt.lock),
+                        esc(&wt.flags),
+                        (b - a) * 1e3
                     );
+                    let label = format!("{} waits [{}] {:.1} ms", t.name, wt.flags, (b - a) * 1e3);
+                    if xb - xa > 6.5 * label.len() as f64 {
+                        let _ = writeln!(
+                            s,
+                            r##"<text x="{:.1}" y="{:.1}" fill="#7f0000" font-size="11">{}</text>"##,
+                            xa + 3.0,
+                            yr + 11.0,
+                            esc(&label)
+                        );
+                    }
+                }
+                Lower::Preempted(p, a, b) => {
+                    let t = m.task(p);
+                    let (xa, xb) = (x(a), x(b));
+                    let _ = writeln!(
+                        s,
+                        r##"<rect x="{xa:.1}" y="{:.1}" width="{:.1}" height="12" fill="none" stroke="#ff7f0e" stroke-width="2" stroke-dasharray="5 2"><title>{} runnable, preempted {:.3} ms</title></rect>"##,
+                        yr + 1.0,
+                        xb - xa,
+                        esc(&t.label()),
+                        (b - a) * 1e3
+                    );
+                    let label = format!("{} preempted {:.1} ms", t.label(), (b - a) * 1e3);
+                    if xb - xa > 6.5 * label.len() as f64 {
+                        let _ = writeln!(
+                            s,
+                            r##"<text x="{:.1}" y="{:.1}" fill="#b35900" font-size="11">{}</text>"##,
+                            xa + 3.0,
+                            yr + 11.0,
+                            esc(&label)
+                        );
+                    }
                 }
             }
         }
@@ -280,7 +344,7 @@ pub fn render(win: &Window, title: &str, cause: &str) -> String {
             .or_else(|| m.slices.iter().find(|s| s.pid == b.pid).map(|s| s.cpu))
             .unwrap_or(m.cpus.first().copied().unwrap_or(0));
         let ci = m.cpus.iter().position(|c| *c == cpu).unwrap_or(0);
-        let y0 = top + band * ci as f64 + 18.0;
+        let y0 = ys.get(ci).copied().unwrap_or(top) + 18.0;
         let xx = x(b.ts);
         let up = b.new < b.old;
         let _ = writeln!(
@@ -313,7 +377,7 @@ pub fn render(win: &Window, title: &str, cause: &str) -> String {
         .filter(|r| r.event == "hrtimer_expire_entry" && r.task.starts_with("ktimers"))
     {
         let ci = m.cpus.iter().position(|c| *c == r.cpu).unwrap_or(0);
-        let y0 = top + band * ci as f64;
+        let y0 = ys.get(ci).copied().unwrap_or(top);
         let _ = writeln!(
             s,
             r##"<line x1="{:.1}" x2="{:.1}" y1="{:.1}" y2="{:.1}" stroke="#9467bd" stroke-width="1.5"/>"##,
