@@ -337,7 +337,27 @@ fn cmd_merge(a: MergeArgs) -> Result<i32, Fail> {
     finish(&rep, &out, &Progress::human())
 }
 
+/// `ept judge ... | head`: a closed stdout ends the program quietly with
+/// the shell's SIGPIPE status, as the usual filters do, instead of a panic
+/// and a backtrace (Rust ignores SIGPIPE, so `print!` panics on EPIPE).
+fn quiet_on_broken_pipe() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let msg = info
+            .payload()
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| info.payload().downcast_ref::<&str>().copied())
+            .unwrap_or("");
+        if msg.starts_with("failed printing to stdout") && msg.contains("Broken pipe") {
+            std::process::exit(141);
+        }
+        default(info);
+    }));
+}
+
 fn main() -> ExitCode {
+    quiet_on_broken_pipe();
     // clap prints its own usage errors (exit 2) and --help/--version (exit
     // 0); bare `ept` prints the help and exits 2.
     let cli = match Cli::try_parse() {
