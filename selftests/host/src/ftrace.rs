@@ -203,6 +203,17 @@ pub fn fix_names(recs: &mut [Record]) {
     }
 }
 
+/// The trace lines of one kernel record of a SysRq-z dump. `ftrace_dump()`
+/// prints a buffer's overrun as `CPU:N [LOST M EVENTS]` and the next event
+/// in one record (a newline inside it; `\x0a` in the `/dev/kmsg` copy):
+/// the event is kept, the overrun note is not a record.
+fn dump_parts(t: &str) -> impl Iterator<Item = &str> {
+    t.split('\n')
+        .flat_map(|p| p.split("\\x0a"))
+        .map(str::trim_end)
+        .filter(|p| !(p.starts_with("CPU:") && p.contains("[LOST ")))
+}
+
 /// Every trace window of a run's lines, in log order.
 pub fn windows(lines: &[LogLine]) -> Vec<Window> {
     let mut out = Vec::new();
@@ -265,9 +276,11 @@ pub fn windows(lines: &[LogLine]) -> Vec<Window> {
                 dump = None;
                 continue;
             }
-            if let Some(r) = parse_lat_line(t) {
-                w.raw.push(t.to_string());
-                w.records.push(r);
+            for part in dump_parts(t) {
+                if let Some(r) = parse_lat_line(part) {
+                    w.raw.push(part.to_string());
+                    w.records.push(r);
+                }
             }
             continue;
         }
@@ -275,14 +288,17 @@ pub fn windows(lines: &[LogLine]) -> Vec<Window> {
         // ftrace_dump(), seen on a frozen guest): its first kernel record in
         // the trace's own format starts it, past the header's dashes.
         if l.is_kernel() {
-            if let Some(r) = parse_lat_line(t) {
+            let recs: Vec<(&str, Record)> = dump_parts(t)
+                .filter_map(|p| parse_lat_line(p).map(|r| (p, r)))
+                .collect();
+            if !recs.is_empty() {
                 dump = Some(Window {
                     source: Source::SysrqZ,
                     reason: "hang".into(),
                     lat_us: None,
                     window_ms: None,
-                    raw: vec![t.to_string()],
-                    records: vec![r],
+                    raw: recs.iter().map(|(p, _)| p.to_string()).collect(),
+                    records: recs.into_iter().map(|(_, r)| r).collect(),
                 });
                 dashes = 1;
             }

@@ -129,7 +129,12 @@ fn every_trace_fixture_has_a_case() {
         .filter(|n| n.ends_with(".log"))
         .collect();
     files.sort();
-    let mut cases: Vec<String> = CASES.iter().map(|c| c.file.to_string()).collect();
+    let mut cases: Vec<String> = CASES
+        .iter()
+        .map(|c| c.file)
+        .chain(FROZEN.iter().map(|f| f.0))
+        .map(str::to_string)
+        .collect();
     cases.sort();
     assert_eq!(files, cases);
 }
@@ -292,5 +297,72 @@ fn rwlock_stall_root_cause_is_the_cycle() {
         ] {
             assert!(c.contains(part), "{f}: {part}: {c}");
         }
+    }
+}
+
+/// Really frozen guests (docs/trace.md, "Frozen guest"): the stall's cycle
+/// with the module's watchdog out of the way (`stall_ms=3600000`), so the
+/// run never ends; the host's deadline sends SysRq-w, -t and -z. The first
+/// capture is from before `log_buf_len=16M`: the /dev/kmsg reader was
+/// overrun and only the dump's tail, without its header, arrived. The
+/// second has the whole dump, with `CPU:N [LOST M EVENTS]` notes.
+const FROZEN: &[(&str, bool, &str)] = &[
+    (
+        "x86_64-rwlock-stall-frozen-kmsg-overrun.log",
+        false,
+        "hang, but no wait is open at the freeze in the trace (it holds the last CPU0 113.0 ms, CPU1 109.0 ms); longest wait: ept-run (FIFO 50) waited 0.09 ms for an rt_mutex [flags=RT]: held by irq_work/1 (FIFO 1), which was preempted by ept-run (FIFO 50) for 0.04 ms; boosted to FIFO 50 after 0.01 ms",
+    ),
+    (
+        "x86_64-rwlock-stall-frozen-sysrq-z.log",
+        true,
+        "hang, but no wait is open at the freeze in the trace (it holds the last CPU0 4317.5 ms, CPU1 21111.9 ms); longest wait: ept-run (FIFO 50) waited 0.43 ms for an rt_mutex [flags=RT]: held by irq_work/1 (FIFO 1), which was preempted by ept-run (FIFO 50) for 0.21 ms; boosted to FIFO 50 after 0.18 ms",
+    ),
+];
+
+#[test]
+fn frozen_guest_sysrq_z_dump_is_one_window_and_its_cause_says_what_it_cannot_show() {
+    let scen = Scenarios::builtin();
+    for (file, lost_notes, cause) in FROZEN {
+        let log = load(file);
+        let runs = judge_runs(&log, &scen, "stall");
+        assert_eq!(runs.len(), 1, "{file}");
+        let j = &runs[0];
+        // The host's deadline decided: HANG, the module never printed its
+        // result (its watchdog was told to wait an hour).
+        assert_eq!(j.verdict, Verdict::Hang, "{file}: {}", j.reason);
+        assert!(
+            j.reason
+                .starts_with("no workload progress for 147 s before the host gave up"),
+            "{file}: {}",
+            j.reason
+        );
+        // The guest never ran its own dump: the one window is SysRq-z's.
+        let wins = ftrace::log_windows(&log);
+        assert_eq!(wins.len(), 1, "{file}");
+        let w = &wins[0];
+        assert_eq!((w.reason.as_str(), w.source), ("hang", Source::SysrqZ));
+        assert!(w.records.len() > 500, "{file}: {}", w.records.len());
+        assert!(w.records.iter().all(|r| r.cpu < 2), "{file}");
+        // No overrun note became a record (nor a task name).
+        assert!(
+            w.records
+                .iter()
+                .all(|r| !r.task.contains("LOST") && !r.task.contains('\n')),
+            "{file}"
+        );
+        let lost: usize = log
+            .lines
+            .iter()
+            .filter(|l| l.text.contains("[LOST ") && l.text.starts_with("CPU:"))
+            .count();
+        assert_eq!(lost > 0, *lost_notes, "{file}");
+        let lock = log.header.get("LOCK_TYPE").map(String::as_str);
+        assert_eq!(root_cause(w, lock).unwrap(), cause.to_string(), "{file}");
+        assert!(
+            j.notes
+                .contains(&format!("{} (hang): {cause}", ftrace::NOTE)),
+            "{file}: {:?}",
+            j.notes
+        );
     }
 }

@@ -63,10 +63,7 @@ fn every_wakeup_fixture_is_tested() {
 
 #[test]
 fn rwlock_and_spinlock_2025_report_the_false_negative_within_the_first_pattern() {
-    for f in [
-        "x86_64-rwlock-r1-10.log",
-        "riscv64-spinlock-2025-r1-10.log",
-    ] {
+    for f in ["x86_64-rwlock-r1-10.log", "riscv64-spinlock-2025-r1-10.log"] {
         for j in assert_runs(f, FalseNegative) {
             assert_eq!(j.reason, "ept-wakeup not ok: fn (false negative)", "{f}");
             // The oracle is exact: one false negative, found by `fn` (the
@@ -111,7 +108,16 @@ fn lockless_v3_loses_a_wake_up_and_spinlock_2025s_false_negative_is_not_its_bug(
 fn spinlock_7_3_runs_every_pattern_clean_for_its_budget() {
     for j in assert_runs("x86_64-spinlock-r1-10.log", Pass) {
         for p in [
-            "fn", "rr", "et-inout", "lt", "et", "oneshot", "exclusive", "nested", "multi", "ctl",
+            "fn",
+            "rr",
+            "et-inout",
+            "lt",
+            "et",
+            "oneshot",
+            "exclusive",
+            "nested",
+            "multi",
+            "ctl",
             "boot",
         ] {
             assert_eq!(metric(&j, p, "lost"), Some(0.0), "r{} {p}", j.repeat);
