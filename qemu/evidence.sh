@@ -9,7 +9,7 @@
 # kept from the file's previous table (so VARIANTS=lockless adds its rows).
 #
 #   qemu/evidence.sh      # ARCHS, VARIANTS, SCENARIOS (from `ept defaults
-#                         # evidence ...`), REPEATS (20), LINGER (15 s), PACK (10),
+#                         # evidence ...`), REPEATS (20), LINGER (15 s), PACK (10; 1 with TRACE=1),
 #                         # DURATION (empty: the module's defaults, i.e. its
 #                         # verdict budget; a number sets duration_s)
 #
@@ -35,7 +35,9 @@ DURATION=${DURATION:-}
 # After a hang verdict: long enough for the RCU stall detector (10 s
 # after the probe's grace period starts) to report.
 LINGER=${LINGER:-15}
-PACK=${PACK:-10}
+# TRACE=1: one repeat index per boot. A traced stall right after the
+# previous one's 26,000-line window dump froze guest user space (docs/trace.md).
+if [ "${TRACE:-0}" = 1 ]; then PACK=${PACK:-1}; else PACK=${PACK:-10}; fi
 LOAD=${LOAD:-}
 mkdir -p "$EPT_CACHE/locks"
 export EPT_VM_LOCK=${EPT_VM_LOCK:-$EPT_CACHE/locks/vm.lock}
