@@ -6,7 +6,7 @@
 # qemu/bench-matrix-results.md: a history table (one row per benchmark,
 # before and after a change) and, per mode, the latest run's details.
 #
-#   qemu/bench-matrix.sh          # warm; COLD=1 cold; make run's knobs apply
+#   qemu/bench-matrix.sh          # warm; COLD=1 cold (KEEP=1 keeps its cache); make run's knobs apply
 set -uo pipefail
 EPT_TAG=bench-matrix
 . "$(dirname "$0")/lib.sh"
@@ -115,5 +115,8 @@ mv "$res.tmp" "$res"
 rm -f "$hist" "$keep"
 say "wrote $res (${secs} s, exit $rc)"
 rm -f "$out"
-[ -n "${cold:-}" ] && rm -rf "$cold"
+if [ -n "${cold:-}" ]; then
+	# KEEP=1: keep the cold run's cache (EPT_CACHE=it reuses its kernels).
+	if [ "${KEEP:-0}" = 1 ]; then say "kept the cold cache: $cold"; else rm -rf "$cold"; fi
+fi
 exit $rc
