@@ -17,8 +17,9 @@
 # A cell is cached under $EPT_CACHE/cells, keyed by the base version, the
 # patch contents, the config fragments and the toolchain versions; an
 # unchanged cell is not rebuilt. Each (arch, base, debug) has one build
-# directory and each base one patched work tree (hard links to the pristine
-# source), so switching a variant recompiles only what its patches touch.
+# directory and each (arch, base) one patched work tree (hard links to the
+# pristine source), so switching a variant recompiles only what its patches
+# touch, and two arches build at once, each with its own variant applied.
 #
 # Exit status: 0 built or cached, 3 variant unavailable for this base
 # (no patch series), 1 any other failure.
@@ -109,15 +110,15 @@ if [ -f "$cell/.done" ]; then
 	echo "$cell"; exit 0
 fi
 
-# Locks: the work tree is shared by every cell of a base (held from
-# patching to the end of the build); a build dir is shared with module and
-# guest builds of its arch (build_lock in lib.sh).
+# Locks: the work tree is shared by every cell of an (arch, base) (held
+# from patching to the end of the build); a build dir is shared with module
+# and guest builds of its arch (build_lock in lib.sh).
 mkdir -p "$EPT_CACHE/locks"
-exec 9>"$EPT_CACHE/locks/work-$tree_id.lock"
+exec 9>"$EPT_CACHE/locks/work-$tree_id-$ARCH.lock"
 flock 9
 
 # --- the patched work tree: hard links to the base, patched files replaced ---
-work="$EPT_CACHE/work/$tree_id"
+work="$EPT_CACHE/work/$tree_id-$ARCH"
 if [ ! -f "$work/.ept-linked" ] || [ -n "${KERNEL_SRC:-}" ]; then
 	say "linking work tree $work"
 	mkdir -p "$work"
