@@ -89,6 +89,10 @@ keep=$(mktemp)
 	echo "and each cfs-stall a 60 s run on a base where its mechanism is absent. Since 2026-12-01 the"
 	echo "default matrix is 2 arches x 3 variants (spinlock, spinlock-2025, rwlock) x 7 scenarios (wakeup"
 	echo "added), one boot per cell, every run ending when its verdict is settled (README: the budgets)."
+	echo "The 2026-12-02 cold rows: a491689 built one arch after the other at the VMs' priority; c629b13"
+	echo "trimmed the kernel configs (qemu/bench-config-results.md); 6218f35 built both arches at once"
+	echo "(nice 10 and 19); 051ea31 and later: the first arch at nice 19, the others at SCHED_IDLE,"
+	echo "riscv64 first (README: how builds are cached)."
 	echo
 	if [ $mode = warm ]; then
 		echo "## Latest warm run"

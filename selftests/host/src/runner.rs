@@ -764,7 +764,9 @@ pub fn run_matrix(o: &RunOpts, scen: &Scenarios, exp: &Expectations) -> Vec<Run>
     // Build threads still running, and (pair index, boots) held back by
     // --build-first until the last of them ends.
     let building = Arc::new(Mutex::new((archs.len(), Vec::<(usize, Vec<Boot>)>::new())));
-    let queue: Arc<Mutex<(VecDeque<Boot>, bool)>> = Arc::new(Mutex::new((VecDeque::new(), false)));
+    // (boots to run, no more to come): nothing to build means nothing comes.
+    let queue: Arc<Mutex<(VecDeque<Boot>, bool)>> =
+        Arc::new(Mutex::new((VecDeque::new(), archs.is_empty())));
     let shared = Arc::new(Mutex::new((0usize, results)));
     let record = |shared: &Arc<Mutex<(usize, BTreeMap<String, Run>)>>, r: Run| {
         let mut g = shared.lock().unwrap();

@@ -660,6 +660,70 @@ fn run_flags_reach_the_scripts() {
 }
 
 #[test]
+fn run_builds_every_arch_at_once_and_an_empty_shard_ends() {
+    let top = fake_top();
+    let out = top.join("o/report");
+    let o = ept_in(
+        Some(&top),
+        &[
+            "run",
+            "--archs",
+            "riscv64 x86_64",
+            "--variants",
+            "spinlock",
+            "--scenarios",
+            "smoke",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+    );
+    assert_exit(&o, 0);
+    // One build thread per arch: the first arch at nice 19, the others idle.
+    let err = stderr(&o);
+    assert!(
+        err.contains("building riscv64/spinlock (qemu/mkimage.sh under `nice -n 19`"),
+        "{err}"
+    );
+    assert!(
+        err.contains("building x86_64/spinlock (qemu/mkimage.sh under `chrt --idle 0`"),
+        "{err}"
+    );
+    let c = calls(&top);
+    assert_eq!(c.matches("mkimage ").count(), 2, "{c}");
+    assert_eq!(c.matches("run-vm ").count(), 2, "{c}");
+    // One cell in two shards: shard 1 is empty, and the run still ends.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ept"))
+        .args([
+            "run",
+            "--archs",
+            "x86_64",
+            "--variants",
+            "spinlock",
+            "--scenarios",
+            "smoke",
+            "--shard",
+            "1/2",
+            "--out",
+            out.to_str().unwrap(),
+        ])
+        .env("EPT_TOP", &top)
+        .current_dir(&top)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let t0 = std::time::Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if t0.elapsed().as_secs() > 30 {
+            child.kill().unwrap();
+            panic!("ept run of an empty shard did not end");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    std::fs::remove_dir_all(&top).unwrap();
+}
+
+#[test]
 fn run_json_progress() {
     let top = fake_top();
     let o = ept_in(
